@@ -1,0 +1,381 @@
+"""The hub: one scheduler per OS thread.
+
+A hub is a greenlet that owns a ready queue, a timer heap, a poller and a
+wake-up fd. Its loop runs ready items (each has a ``switch()`` method: a task
+greenlet, a pending exception to throw, or a callback), fires due timers and
+polls for I/O, blocking only when nothing is ready. Coroutines are children
+of the hub greenlet, so a finished coroutine returns control to the loop.
+
+Other threads hand the hub work with :meth:`Hub.call_threadsafe`, which
+queues a callback and writes the wake-up fd at most once per drain.
+
+The hub never parks: a blocking gofer call made from inside it (from a
+callback or a timer) raises :class:`BlockingInHubError` at once. When the
+hub would block forever (nothing ready, no timers, no I/O waiters, no thread
+jobs and no other thread alive that could wake it) it throws
+:class:`Deadlock` into the thread's main code, as Go's runtime does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from greenlet import GreenletExit, getcurrent, greenlet
+
+from gofer._poll import Poller, make_poller
+
+__all__ = ["BlockingInHubError", "Deadlock", "Hub", "TimerHandle", "get_hub", "hub_if_any"]
+
+log = logging.getLogger("gofer")
+
+
+class BlockingInHubError(RuntimeError):
+    """A blocking gofer call was made from inside the hub (a callback or timer)."""
+
+
+class Deadlock(RuntimeError):
+    """Every coroutine is parked on something nothing can ever wake."""
+
+
+class _Throw:
+    """A ready-queue item that raises ``exc`` inside ``task`` when run."""
+
+    __slots__ = ("exc", "task")
+
+    def __init__(self, task: Any, exc: BaseException) -> None:
+        self.task = task
+        self.exc = exc
+
+    def switch(self) -> None:
+        self.task.throw(self.exc)
+
+
+class _Callback:
+    """A ready-queue item that calls ``fn(*args)`` inside the hub."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn = fn
+        self.args = args
+
+    def switch(self) -> None:
+        try:
+            self.fn(*self.args)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            log.exception("gofer: exception in callback %r", self.fn)
+
+
+class TimerHandle:
+    """A pending timer; ``cancel()`` is O(1) (lazy deletion from the heap).
+
+    ``target`` is a ready-queue item (something with ``switch()``) that is
+    queued when the timer is due. The handle is also a park *waitable*: a
+    coroutine sleeping on it is unregistered by cancelling the timer.
+    """
+
+    __slots__ = ("active", "hub", "target", "when")
+
+    def __init__(self, hub: Hub, when: float, target: Any) -> None:
+        self.hub = hub
+        self.when = when
+        self.target = target
+        self.active = True
+
+    def cancel(self) -> bool:
+        if not self.active:
+            return False
+        self.active = False
+        self.hub._cancelled_timers += 1
+        return True
+
+    def _gofer_abort(self, task: Any) -> bool:
+        return self.cancel()
+
+    def __repr__(self) -> str:
+        return f"<timer due in {self.when - self.hub.now():.3f}s>"
+
+
+class RealClock:
+    """The wall clock (``time.monotonic``)."""
+
+    autojump = False
+
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    def jump_to(self, when: float) -> None:  # pragma: no cover - never called
+        raise RuntimeError("the real clock cannot jump")
+
+
+_tls = threading.local()
+_seq = itertools.count()
+
+# Set by gofer.threads; returns the number of thread-pool jobs in flight.
+pool_jobs_in_flight: Callable[[], int] = lambda: 0  # noqa: E731
+pool_thread_idents: Callable[[], set[int]] = set
+
+
+class Hub(greenlet):  # type: ignore[misc]
+    """The per-thread scheduler. Get the current thread's with :func:`get_hub`."""
+
+    def __init__(self, clock: Any = None) -> None:
+        root = getcurrent()
+        while root.parent is not None:
+            root = root.parent
+        super().__init__(None, root)
+        self.ready: deque[Any] = deque()
+        self._timers: list[tuple[float, int, TimerHandle]] = []
+        self._cancelled_timers = 0
+        self.clock = clock if clock is not None else RealClock()
+        self.now: Callable[[], float] = self.clock.now
+        self.thread_ident = threading.get_ident()
+        self.tasks: set[Any] = set()  # live tasks of this hub
+        self.idle_workers: list[Any] = []  # finished worker greenlets, reused
+        self.pending_jobs = 0  # to_thread jobs started from this hub and not done
+        self._tsq: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._ts_signalled = False
+        self._wakeup_r, self._wakeup_w = _make_wakeup()
+        self.poller: Poller = make_poller(self, self._wakeup_r, self._drain_threadsafe)
+        self.root: Any = None  # the thread's main code as a task-like object (gofer._task)
+        self.closed = False
+        self._fatal: BaseException | None = None
+        self._poll_every = 256  # ready items run between two looks at I/O
+
+    # -- scheduling -----------------------------------------------------
+    def throw_into(self, task: Any, exc: BaseException) -> None:
+        """Resume the parked ``task`` by raising ``exc`` inside it."""
+        self.ready.append(_Throw(task, exc))
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.ready.append(_Callback(fn, args))
+
+    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+        return self.timer_at(when, _Callback(fn, args))
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+        return self.timer_at(self.now() + delay, _Callback(fn, args))
+
+    def timer_at(self, when: float, target: Any) -> TimerHandle:
+        """Queue ``target`` (a ready-queue item) at monotonic time ``when``."""
+        h = TimerHandle(self, when, target)
+        heapq.heappush(self._timers, (when, next(_seq), h))
+        return h
+
+    def call_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` in this hub's thread, from any thread."""
+        if self.closed:
+            raise RuntimeError("the target hub is closed (its thread left gofer.run())")
+        self._tsq.append((fn, args))
+        if not self._ts_signalled:
+            self._ts_signalled = True
+            try:
+                os.write(self._wakeup_w, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            except BlockingIOError:
+                pass  # already signalled: the counter is full
+            except OSError:
+                if not self.closed:
+                    raise
+
+    def _drain_threadsafe(self) -> None:
+        self._ts_signalled = False
+        try:
+            os.read(self._wakeup_r, 8)
+        except (BlockingIOError, InterruptedError):
+            pass
+        q = self._tsq
+        ready = self.ready
+        while q:
+            fn, args = q.popleft()
+            ready.append(_Callback(fn, args))
+
+    # -- the loop ---------------------------------------------------------
+    def run(self) -> None:
+        while True:
+            try:
+                self._loop()
+            except GreenletExit:
+                return
+            except BaseException as exc:  # KeyboardInterrupt while polling, or a bug
+                self._fatal = None
+                self._throw_root(exc)
+
+    def _throw_root(self, exc: BaseException) -> None:
+        root = self.root
+        if root is None:
+            raise exc
+        with contextlib.suppress(ValueError):
+            self.ready.remove(root)
+        w = root._wait
+        if w is not None:
+            w._gofer_abort(root)
+            root._wait = None
+        root.g.throw(exc)
+
+    def _loop(self) -> None:
+        ready = self.ready
+        pop = ready.popleft
+        timers = self._timers
+        poller = self.poller
+        now = self.now
+        clock = self.clock
+        budget = self._poll_every
+        while True:
+            if timers:
+                t = now()
+                while timers and timers[0][0] <= t:
+                    h = heapq.heappop(timers)[2]
+                    if h.active:
+                        h.active = False
+                        ready.append(h.target)
+                    else:
+                        self._cancelled_timers -= 1
+            # Run ready items, including ones they make ready, up to a budget;
+            # then look at timers, other threads and I/O again.
+            n = budget
+            while ready and n:
+                n -= 1
+                pop().switch()
+            if self._fatal is not None:
+                exc, self._fatal = self._fatal, None
+                self._throw_root(exc)
+                continue
+            if self._tsq:
+                self._drain_threadsafe()
+            if ready:
+                if not n:
+                    poller.poll(0)
+                continue
+            if timers:
+                if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(timers):
+                    self._compact_timers()
+                    if not timers:
+                        continue
+                delay = timers[0][0] - now()
+                if delay <= 0:
+                    poller.poll(0)
+                    continue
+                if clock.autojump:
+                    poller.poll(0)
+                    if ready or self._tsq:
+                        continue
+                    if self.pending_jobs or _other_threads_alive():
+                        poller.poll(min(delay, 0.01) if self.pending_jobs else 0.001)
+                        if ready:
+                            continue
+                    clock.jump_to(timers[0][0])
+                    continue
+                poller.poll(delay)
+                continue
+            if poller.nwaiters or self.pending_jobs or self._tsq:
+                poller.poll(None)
+                continue
+            if _other_threads_alive():
+                # Another thread may still wake us through the wake-up fd; look
+                # again now and then in case it exits without doing so.
+                poller.poll(0.25)
+                if ready or timers or self._tsq or poller.nwaiters or _other_threads_alive():
+                    continue
+            self._deadlock()
+
+    def _compact_timers(self) -> None:
+        self._timers[:] = [e for e in self._timers if e[2].active]
+        heapq.heapify(self._timers)
+        self._cancelled_timers = 0
+
+    def _deadlock(self) -> None:
+        from gofer._task import describe_parked  # local: _task imports _hub
+
+        parked = describe_parked(self)
+        msg = "all coroutines are asleep - deadlock!"
+        if parked:
+            msg += "\n" + "\n".join("  " + p for p in parked)
+        self._throw_root(Deadlock(msg))
+
+    # -- lifecycle --------------------------------------------------------
+    def close(self) -> None:
+        """Close the poller and wake-up fd; the thread gets a new hub if needed."""
+        if self.closed:
+            return
+        self.closed = True
+        if getattr(_tls, "hub", None) is self:
+            del _tls.hub
+        self.poller.close()
+        for fd in {self._wakeup_r, self._wakeup_w}:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if not self.dead and getcurrent() is not self:
+            with contextlib.suppress(GreenletExit):
+                self.throw(GreenletExit)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "ready": len(self.ready),
+            "timers": len(self._timers) - self._cancelled_timers,
+            "tasks": len(self.tasks),
+            "io_waiters": self.poller.nwaiters,
+            "thread_jobs": self.pending_jobs,
+        }
+
+    def __repr__(self) -> str:
+        return f"<gofer.Hub thread={self.thread_ident} poller={self.poller.name} {self.stats()}>"
+
+
+def _other_threads_alive() -> bool:
+    """True if a thread other than this one and idle pool workers is alive."""
+    me = threading.get_ident()
+    pool = pool_thread_idents()
+    busy = pool_jobs_in_flight()
+    for th in threading.enumerate():
+        ident = th.ident
+        if ident == me or not th.is_alive() or th.daemon and th.name.startswith("pytest_timeout"):
+            continue
+        if ident in pool and not busy:
+            continue
+        return True
+    return False
+
+
+def _make_wakeup() -> tuple[int, int]:
+    if hasattr(os, "eventfd"):
+        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        return fd, fd
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    return r, w
+
+
+def get_hub() -> Hub:
+    """The current thread's hub, made on first use."""
+    try:
+        return _tls.hub  # type: ignore[no-any-return]
+    except AttributeError:
+        pass
+    hub = Hub()
+    _tls.hub = hub
+    return hub
+
+
+def hub_if_any() -> Hub | None:
+    return getattr(_tls, "hub", None)
+
+
+def set_hub(hub: Hub) -> None:
+    """Install ``hub`` as this thread's hub (used by ``run(clock=...)``)."""
+    old = getattr(_tls, "hub", None)
+    if old is not None and old is not hub:
+        raise RuntimeError("this thread already has a hub")
+    _tls.hub = hub

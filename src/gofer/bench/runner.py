@@ -1,0 +1,160 @@
+"""The ``gofer bench`` runner: subprocess per measurement, interleaved rounds.
+
+Usage: ``gofer bench [--quick] [--json FILE] [--rounds N] [SUITE ...]``.
+Prints, per suite, each system's median figure and its ratio to gofer's,
+with a progress line on stderr while it runs, and writes every raw figure to
+a JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from gofer.bench import Suite, all_suites
+
+__all__ = ["main", "measure_once"]
+
+
+def measure_once(suite: Suite, system: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter; return its metrics or an error."""
+    cmd = [sys.executable, "-m", "gofer.bench.worker", suite.name, system, json.dumps(params)]
+    env = dict(os.environ)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=suite.timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {suite.timeout:.0f}s"}
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
+        return {"error": " | ".join(tail) or f"exit code {out.returncode}"}
+    return json.loads(lines[-1])  # type: ignore[no-any-return]
+
+
+def _progress(msg: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K" + msg)
+    else:
+        sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def run_suite(suite: Suite, quick: bool, rounds: int | None) -> dict[str, Any]:
+    params = suite.params_for(quick)
+    n = rounds or (suite.quick_rounds if quick else suite.rounds)
+    systems = list(suite.systems)
+    raw: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
+    skipped: dict[str, str] = {}
+    for r in range(n):
+        order = [s for s in systems if s not in skipped]
+        random.shuffle(order)
+        for s in order:
+            _progress(f"[{suite.name}] round {r + 1}/{n}: {s} ...")
+            res = measure_once(suite, s, params)
+            if "skip" in res:
+                skipped[s] = res["skip"]
+            elif "error" in res:
+                raw[s].append(res)
+            else:
+                raw[s].append(res)
+    _progress(f"[{suite.name}] done\n" if sys.stderr.isatty() else f"[{suite.name}] done")
+    medians: dict[str, dict[str, float]] = {}
+    errors: dict[str, str] = {}
+    for s, results in raw.items():
+        good = [x for x in results if "error" not in x]
+        if not good:
+            if s not in skipped and results:
+                errors[s] = results[-1]["error"]
+            continue
+        keys = [k for k, v in good[0].items() if isinstance(v, int | float)]
+        medians[s] = {k: statistics.median(x[k] for x in good if k in x) for k in keys}
+    return {
+        "suite": suite.name,
+        "description": suite.description,
+        "metric": suite.metric,
+        "unit": suite.unit,
+        "lower_is_better": suite.lower_is_better,
+        "goal": suite.goal,
+        "params": params,
+        "rounds": n,
+        "medians": medians,
+        "raw": raw,
+        "skipped": skipped,
+        "errors": errors,
+    }
+
+
+def format_result(res: dict[str, Any]) -> str:
+    metric = res["metric"]
+    med = res["medians"]
+    base = med.get("gofer", {}).get(metric)
+    lines = [f"== {res['suite']}: {res['description']}", f"   {metric} ({res['unit']}, {'lower' if res['lower_is_better'] else 'higher'} is better), median of {res['rounds']} rounds; ratio = system / gofer"]
+    rows = sorted(med.items(), key=lambda kv: kv[1].get(metric, float("inf")), reverse=not res["lower_is_better"])
+    for name, vals in rows:
+        v = vals.get(metric)
+        ratio = f"{v / base:6.2f}x" if (v is not None and base) else "     -"
+        extra = ", ".join(f"{k}={_fmt(x)}" for k, x in vals.items() if k != metric)
+        lines.append(f"   {name:<22} {_fmt(v):>12}  {ratio}   {extra}")
+    for name, why in res["skipped"].items():
+        lines.append(f"   {name:<22} skipped: {why}")
+    for name, why in res["errors"].items():
+        lines.append(f"   {name:<22} failed: {why}")
+    if res.get("goal"):
+        lines.append(f"   goal: {res['goal']}")
+    return "\n".join(lines)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v == 0 or abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="gofer bench", description="Run gofer's benchmark suites side by side with its peers.")
+    ap.add_argument("suites", nargs="*", help="suite names (default: all); see --list")
+    ap.add_argument("--quick", action="store_true", help="short run: smaller sizes, fewer rounds")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds per suite (default: per suite)")
+    ap.add_argument("--json", default="bench-results.json", help="where to write all figures (default: %(default)s)")
+    ap.add_argument("--list", action="store_true", help="list the suites and exit")
+    args = ap.parse_args(argv)
+    suites = all_suites()
+    if args.list:
+        for s in suites:
+            print(f"{s.name:<24} {s.description}  [{', '.join(s.systems)}]")
+        return 0
+    if args.suites:
+        names = {s.name for s in suites}
+        unknown = [n for n in args.suites if n not in names]
+        if unknown:
+            ap.error(f"unknown suite(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        suites = [s for s in suites if s.name in args.suites]
+    if args.rounds is not None and args.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    report: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "python": sys.version.split()[0],
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "quick": args.quick,
+        "suites": [],
+    }
+    for s in suites:
+        res = run_suite(s, args.quick, args.rounds)
+        report["suites"].append(res)
+        print(format_result(res), flush=True)
+        print(flush=True)
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"all figures written to {args.json}")
+    return 0

@@ -1,0 +1,88 @@
+"""pytest plugin: gofer fixtures and a leak check around every test.
+
+Enable with ``-p gofer.testing.plugin`` (or ``pytest_plugins = [...]``).
+
+* ``vrun``: ``gofer.testing.run``, i.e. ``gofer.run`` on a virtual clock.
+* ``poller_name``: the poller in use (``GOFER_POLLER`` selects it).
+* Leak check (on by default; mark a test ``@pytest.mark.no_leak_check`` to
+  skip it): after each test, this thread's hub must have no live coroutine,
+  and no file descriptor or non-pool thread made by the test may remain.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gofer import _hub
+from gofer._poll import poller_name as _poller_name
+from gofer.testing import run as _vrun
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "no_leak_check: skip gofer's fd/thread/task leak check")
+
+
+def _fds() -> set[int]:
+    try:
+        return {int(x) for x in os.listdir("/proc/self/fd")}
+    except FileNotFoundError:  # not Linux: nothing to compare
+        return set()
+
+
+def _threads() -> set[int]:
+    return {t.ident for t in threading.enumerate() if t.ident is not None and not t.name.startswith("gofer-worker")}
+
+
+@pytest.fixture
+def vrun() -> Callable[..., Any]:
+    """``gofer.run`` on a fresh hub with a virtual clock."""
+    return _vrun
+
+
+@pytest.fixture
+def poller_name() -> str:
+    return _poller_name()
+
+
+@pytest.fixture(autouse=True)
+def _gofer_leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("no_leak_check"):
+        yield
+        return
+    fds0 = _fds()
+    threads0 = _threads()
+    yield
+    problems = []
+    hub = _hub.hub_if_any()
+    if hub is not None:
+        if hub.tasks:
+            problems.append(f"coroutines left running: {sorted(t._label() for t in hub.tasks)}")
+        hub.close()
+    deadline = time.monotonic() + 2.0
+    while True:
+        gc.collect()
+        new_fds = _fds() - fds0
+        new_threads = _threads() - threads0
+        if not (new_fds or new_threads) or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    if new_fds:
+        desc = []
+        for fd in sorted(new_fds):
+            try:
+                desc.append(f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}")
+            except OSError:
+                desc.append(str(fd))
+        problems.append(f"file descriptors leaked: {desc}")
+    if new_threads:
+        names = [t.name for t in threading.enumerate() if t.ident in new_threads]
+        problems.append(f"threads leaked: {names}")
+    if problems:
+        pytest.fail("gofer leak check: " + "; ".join(problems), pytrace=False)

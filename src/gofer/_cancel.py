@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from gofer._hub import TimerHandle
 from gofer._task import Cancelled, _current_tasklike, _deliverable, interrupt
@@ -101,7 +101,7 @@ def _deadline_after(seconds: float | None) -> float | None:
     return _current_tasklike()._hub.now() + seconds  # type: ignore[no-any-return]
 
 
-class timeout(CancelScope):  # noqa: N801 - a context manager, named like a function
+class timeout(CancelScope):
     """``with gofer.timeout(s):`` raises ``TimeoutError`` once ``s`` seconds pass.
 
     The blocked operation inside is cancelled (its registration undone) and
@@ -116,13 +116,13 @@ class timeout(CancelScope):  # noqa: N801 - a context manager, named like a func
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> Literal[False]:
         if super().__exit__(et, ev, tb):
             raise TimeoutError("gofer.timeout: deadline exceeded") from None
         return False
 
 
-class move_on_after(CancelScope):  # noqa: N801
+class move_on_after(CancelScope):
     """Like ``timeout`` but silently leaves the block; check ``cancelled_caught``."""
 
     __slots__ = ()

@@ -151,6 +151,7 @@ class Hub(greenlet):  # type: ignore[misc]
         self.poller: Poller = make_poller(self, self._wakeup_r, self._drain_threadsafe)
         self.root: Any = None  # the thread's main code as a task-like object (gofer._task)
         self.closed = False
+        self._in_run = False  # gofer.run() is using this hub
         self._fatal: BaseException | None = None
         self._poll_every = 256  # ready items run between two looks at I/O
 
@@ -309,16 +310,23 @@ class Hub(greenlet):  # type: ignore[misc]
         """Close the poller and wake-up fd; the thread gets a new hub if needed."""
         if self.closed:
             return
-        self.closed = True
         if getattr(_tls, "hub", None) is self:
             del _tls.hub
+            del _tls.owner
+        self._release()
+        if not self.dead and getcurrent() is not self:
+            with contextlib.suppress(GreenletExit):
+                self.throw(GreenletExit)
+
+    def _release(self) -> None:
+        """Close the OS resources (safe from any thread, e.g. at thread exit)."""
+        if self.closed:
+            return
+        self.closed = True
         self.poller.close()
         for fd in {self._wakeup_r, self._wakeup_w}:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        if not self.dead and getcurrent() is not self:
-            with contextlib.suppress(GreenletExit):
-                self.throw(GreenletExit)
 
     def stats(self) -> dict[str, int]:
         return {
@@ -340,7 +348,7 @@ def _other_threads_alive() -> bool:
     busy = pool_jobs_in_flight()
     for th in threading.enumerate():
         ident = th.ident
-        if ident == me or not th.is_alive() or th.daemon and th.name.startswith("pytest_timeout"):
+        if ident == me or not th.is_alive() or (th.daemon and th.name.startswith("pytest_timeout")):
             continue
         if ident in pool and not busy:
             continue
@@ -366,7 +374,21 @@ def get_hub() -> Hub:
         pass
     hub = Hub()
     _tls.hub = hub
+    _tls.owner = _HubOwner(hub)
     return hub
+
+
+class _HubOwner:
+    """Lives in the thread-local next to the hub; closes its fds at thread exit."""
+
+    __slots__ = ("hub",)
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.hub._release()
 
 
 def hub_if_any() -> Hub | None:
@@ -379,3 +401,4 @@ def set_hub(hub: Hub) -> None:
     if old is not None and old is not hub:
         raise RuntimeError("this thread already has a hub")
     _tls.hub = hub
+    _tls.owner = _HubOwner(hub)

@@ -36,8 +36,6 @@ from gofer._hub import BlockingInHubError, Hub, _tls, get_hub, hub_if_any, set_h
 __all__ = [
     "Cancelled",
     "RemoteWake",
-    "wait_readable",
-    "wait_writable",
     "Task",
     "current",
     "dump_tasks",
@@ -45,6 +43,8 @@ __all__ = [
     "park",
     "run",
     "sleep",
+    "wait_readable",
+    "wait_writable",
     "yield_now",
 ]
 
@@ -56,7 +56,7 @@ _ids = itertools.count(1)
 _copy_context = contextvars.copy_context
 
 
-class Cancelled(BaseException):  # noqa: N818 - the public name is part of the contract
+class Cancelled(BaseException):
     """Raised inside a coroutine at a park point when it has been cancelled.
 
     It derives from ``BaseException`` so that ``except Exception`` does not
@@ -119,7 +119,7 @@ class _Worker(greenlet):  # type: ignore[misc]
     def __init__(self, hub: Hub) -> None:
         greenlet.__init__(self, None, hub)
         self._hub = hub
-        self.task: Task[Any] | None = None
+        self.task: Any = None
         self._wait: Any = None
         self._hint = False
         self._cancel_req = False
@@ -157,6 +157,8 @@ class _Worker(greenlet):  # type: ignore[misc]
                 ready.extend(js)
             if t._callbacks is not None:
                 t._run_callbacks()
+            # Drop references so that an idle worker keeps nothing alive.
+            t = fn = args = kw = js = None
             self.task = None
             self._wait = None
             if self._hint:
@@ -644,14 +646,14 @@ def run_with(fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any], cl
         raise TypeError(f"gofer.run() needs a callable, not {type(fn).__name__}: {fn!r}")
     g = getcurrent()
     hub = hub_if_any()
-    if g.parent is not None or (hub is not None and getattr(hub, "_in_run", False)):
+    if g.parent is not None or (hub is not None and hub._in_run):
         raise RuntimeError("gofer.run() cannot be called from inside a running hub; use gofer.go() there")
     if hub is not None and clock is not None:
         raise RuntimeError("this thread already has a hub; a clock can only be given to a fresh one")
     if hub is None or hub.closed:
         hub = Hub(clock)
         set_hub(hub)
-    hub._in_run = True  # type: ignore[attr-defined]
+    hub._in_run = True
     root = _current_tasklike()
     main: Task[T] = Task(hub, fn, args, kw)
     main.name = "main"
@@ -665,7 +667,7 @@ def run_with(fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any], cl
         _cancel_all(root, hub)
         return main.result()
     finally:
-        hub._in_run = False  # type: ignore[attr-defined]
+        hub._in_run = False
         hub.close()
 
 
@@ -677,7 +679,7 @@ def _cancel_all(root: Any, hub: Hub) -> None:
         for t in list(hub.tasks):
             try:
                 t.join()
-            except BaseException:  # noqa: S110 - their errors were theirs
+            except BaseException:
                 t._report = None
         # tasks spawned by finally blocks are cancelled in the next round
 
@@ -687,7 +689,7 @@ def _cancel_all(root: Any, hub: Hub) -> None:
 
 def _state_of(t: Task[Any], hub: Hub) -> str:
     g = t._g
-    if g is None or g._wait is None and g.gr_frame is None:
+    if g is None or (g._wait is None and g.gr_frame is None):
         return "not started"
     if g is getcurrent():
         return "running"

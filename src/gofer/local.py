@@ -3,7 +3,7 @@
 Each coroutine (and each thread's main code) sees its own set of attributes.
 As with ``threading.local``, a subclass's ``__init__`` runs again, with the
 original arguments, the first time a new coroutine touches the object. The
-per-coroutine dicts are kept in a weak dictionary keyed by the greenlet, so
+per-coroutine dicts are kept in a weak dictionary keyed by the coroutine, so
 they go away with the coroutine.
 """
 
@@ -14,10 +14,18 @@ from typing import Any
 
 from greenlet import getcurrent
 
+from gofer._task import _Worker
+
+
+def _owner() -> Any:
+    """The running Task (workers are reused, so not the greenlet), or the greenlet."""
+    g = getcurrent()
+    return g.task if g.__class__ is _Worker else g
+
 __all__ = ["local"]
 
 
-class local:  # noqa: N801 - mirrors threading.local
+class local:
     """Attributes private to the running coroutine."""
 
     __slots__ = ("__weakref__", "_gofer_args", "_gofer_dicts")
@@ -28,12 +36,12 @@ class local:  # noqa: N801 - mirrors threading.local
         self = object.__new__(cls)
         object.__setattr__(self, "_gofer_args", (args, kw))
         object.__setattr__(self, "_gofer_dicts", weakref.WeakKeyDictionary())
-        object.__getattribute__(self, "_gofer_dicts")[getcurrent()] = {}
+        object.__getattribute__(self, "_gofer_dicts")[_owner()] = {}
         return self
 
     def _gofer_dict(self) -> dict[str, Any]:
         dicts = object.__getattribute__(self, "_gofer_dicts")
-        g = getcurrent()
+        g = _owner()
         d = dicts.get(g)
         if d is None:
             d = dicts[g] = {}

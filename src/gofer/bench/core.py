@@ -18,7 +18,7 @@ from gofer.bench._util import best_of, rss_bytes, timed
 def spawn_gofer(p: dict[str, Any]) -> dict[str, float]:
     import gofer
 
-    n, reps = p["n"], p["repeat"]
+    n, reps = int(p["n"]), int(p["repeat"])
 
     def child() -> None:
         gofer.yield_now()
@@ -38,7 +38,7 @@ def spawn_gofer(p: dict[str, Any]) -> dict[str, float]:
 def _spawn_asyncio(p: dict[str, Any], runner: Any) -> dict[str, float]:
     import asyncio
 
-    n, reps = p["n"], p["repeat"]
+    n, reps = int(p["n"]), int(p["repeat"])
 
     async def child() -> None:
         await asyncio.sleep(0)
@@ -75,7 +75,7 @@ def spawn_trio(p: dict[str, Any]) -> dict[str, float]:
 
     import trio
 
-    n, reps = p["n"], p["repeat"]
+    n, reps = int(p["n"]), int(p["repeat"])
 
     async def child() -> None:
         await trio.sleep(0)
@@ -98,7 +98,7 @@ def spawn_trio(p: dict[str, Any]) -> dict[str, float]:
 def spawn_gevent(p: dict[str, Any]) -> dict[str, float]:
     import gevent
 
-    n, reps = p["n"], p["repeat"]
+    n, reps = int(p["n"]), int(p["repeat"])
 
     def child() -> None:
         gevent.sleep(0)
@@ -115,7 +115,7 @@ def spawn_threads(p: dict[str, Any]) -> dict[str, float]:
     import threading
     import time
 
-    n, reps = max(1, p["n"] // 10), p["repeat"]
+    n, reps = max(1, int(p["n"]) // 10), int(p["repeat"])
 
     def child() -> None:
         time.sleep(0)
@@ -137,7 +137,7 @@ def spawn_threads(p: dict[str, Any]) -> dict[str, float]:
 def yield_gofer(p: dict[str, Any]) -> dict[str, float]:
     import gofer
 
-    n, reps = p["n"], p["repeat"]
+    n, reps = int(p["n"]), int(p["repeat"])
 
     def loop() -> None:
         y = gofer.yield_now
@@ -157,7 +157,7 @@ def yield_gofer(p: dict[str, Any]) -> dict[str, float]:
 def yield_gevent(p: dict[str, Any]) -> dict[str, float]:
     import gevent
 
-    n, reps = p["n"], p["repeat"]
+    n, reps = int(p["n"]), int(p["repeat"])
 
     def loop() -> None:
         s = gevent.sleep
@@ -174,7 +174,7 @@ def _yield_asyncio(p: dict[str, Any], runner: Any) -> dict[str, float]:
     import asyncio
     import time
 
-    n, reps = p["n"], p["repeat"]
+    n, reps = int(p["n"]), int(p["repeat"])
 
     async def loop() -> float:
         s = asyncio.sleep
@@ -210,7 +210,7 @@ def yield_trio(p: dict[str, Any]) -> dict[str, float]:
 
     import trio
 
-    n, reps = p["n"], p["repeat"]
+    n, reps = int(p["n"]), int(p["repeat"])
 
     async def loop() -> float:
         t0 = time.perf_counter()
@@ -231,7 +231,7 @@ def yield_trio(p: dict[str, Any]) -> dict[str, float]:
 def mem_gofer(p: dict[str, Any]) -> dict[str, float]:
     import gofer
 
-    n = p["n"]
+    n = int(p["n"])
 
     def main() -> float:
         ev = gofer.Event() if hasattr(gofer, "Event") else None
@@ -260,7 +260,7 @@ def mem_gofer(p: dict[str, Any]) -> dict[str, float]:
 def _mem_asyncio(p: dict[str, Any], runner: Any) -> dict[str, float]:
     import asyncio
 
-    n = p["n"]
+    n = int(p["n"])
 
     async def main() -> float:
         ev = asyncio.Event()
@@ -291,7 +291,7 @@ def mem_gevent(p: dict[str, Any]) -> dict[str, float]:
     import gevent
     import gevent.event
 
-    n = p["n"]
+    n = int(p["n"])
     ev = gevent.event.Event()
     before = rss_bytes()
     gs = [gevent.spawn(ev.wait) for _ in range(n)]
@@ -305,7 +305,7 @@ def mem_gevent(p: dict[str, Any]) -> dict[str, float]:
 def mem_trio(p: dict[str, Any]) -> dict[str, float]:
     import trio
 
-    n = p["n"]
+    n = int(p["n"])
 
     async def main() -> float:
         ev = trio.Event()

@@ -1,0 +1,1 @@
+"""Shared fixtures for gofer's own tests (the gofer pytest plugin is loaded via pyproject)."""

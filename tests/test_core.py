@@ -1,0 +1,345 @@
+"""Coroutines: run, go, join, results, errors, names, callbacks, plain-code mode."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+
+import pytest
+
+import gofer
+from gofer._hub import hub_if_any
+
+
+def test_run_returns_result_and_passes_arguments():
+    def main(a, b, *, c):
+        return a + b + c
+
+    assert gofer.run(main, 1, 2, c=3) == 6
+
+
+def test_run_reraises_main_error():
+    def main():
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        gofer.run(main)
+
+
+def test_go_and_join_results_in_order(vrun):
+    def child(i):
+        gofer.sleep(0.01 * (5 - i))
+        return i * i
+
+    def main():
+        ts = [gofer.go(child, i) for i in range(5)]
+        return [t.join() for t in ts]
+
+    assert vrun(main) == [0, 1, 4, 9, 16]
+
+
+def test_join_reraises_child_error_and_marks_it_retrieved(vrun, caplog):
+    def bad():
+        raise ValueError("child failed")
+
+    def main():
+        t = gofer.go(bad)
+        with pytest.raises(ValueError, match="child failed"):
+            t.join()
+        assert t.done() and not t.cancelled()
+        assert isinstance(t.exception(), ValueError)
+        del t
+
+    with caplog.at_level(logging.ERROR, logger="gofer"):
+        vrun(main)
+        import gc
+
+        gc.collect()
+    assert "never retrieved" not in caplog.text
+
+
+def test_unretrieved_error_is_logged_with_traceback(vrun, caplog):
+    def bad():
+        raise RuntimeError("nobody joins me")
+
+    def main():
+        gofer.go(bad)
+        gofer.sleep(0.1)
+
+    with caplog.at_level(logging.ERROR, logger="gofer"):
+        vrun(main)
+        import gc
+
+        gc.collect()
+    assert "never retrieved" in caplog.text
+    assert "nobody joins me" in caplog.text
+    assert "Traceback" in caplog.text
+
+
+def test_failure_is_isolated(vrun):
+    log = []
+
+    def bad():
+        raise ValueError("x")
+
+    def good():
+        gofer.sleep(0.5)
+        log.append("good finished")
+        return 7
+
+    def main():
+        b = gofer.go(bad)
+        g = gofer.go(good)
+        gofer.sleep(0.1)
+        assert b.done()
+        assert g.join() == 7
+        b.exception()
+
+    vrun(main)
+    assert log == ["good finished"]
+
+
+def test_go_rejects_non_callable():
+    with pytest.raises(TypeError, match="callable"):
+        gofer.go(42)
+    with pytest.raises(TypeError, match="callable"):
+        gofer.run("main")
+
+
+def test_join_yourself_is_an_error(vrun):
+    def main():
+        me = gofer.current()
+        with pytest.raises(RuntimeError, match="join itself"):
+            me.join()
+
+    vrun(main)
+
+
+def test_join_timeout_and_bad_timeout(vrun):
+    def slow():
+        gofer.sleep(10)
+        return "late"
+
+    def main():
+        t = gofer.go(slow)
+        hub = gofer.get_hub()
+        t0 = hub.now()
+        with pytest.raises(TimeoutError):
+            t.join(timeout=1.5)
+        assert hub.now() - t0 == pytest.approx(1.5)
+        with pytest.raises(ValueError, match="timeout"):
+            t.join(timeout=-1)
+        assert t.join() == "late"
+
+    vrun(main)
+
+
+def test_run_inside_running_hub_is_an_error(vrun):
+    def main():
+        with pytest.raises(RuntimeError, match="inside a running hub"):
+            gofer.run(lambda: None)
+
+    vrun(main)
+
+
+def test_result_before_done_is_an_error(vrun):
+    def main():
+        t = gofer.go(gofer.sleep, 1)
+        with pytest.raises(RuntimeError, match="has not finished"):
+            t.result()
+        t.join()
+
+    vrun(main)
+
+
+def test_leftover_coroutines_are_cancelled_and_finally_runs(vrun):
+    events = []
+
+    def forever(i):
+        try:
+            gofer.sleep(1e9)
+        finally:
+            events.append(i)
+
+    def main():
+        for i in range(3):
+            gofer.go(forever, i)
+        gofer.sleep(1)
+        return "done"
+
+    assert vrun(main) == "done"
+    assert sorted(events) == [0, 1, 2]
+    assert hub_if_any() is None  # the hub is closed after run()
+
+
+def test_cancel_before_start_never_runs_the_body(vrun):
+    ran = []
+
+    def main():
+        t = gofer.go(ran.append, 1)
+        assert t.cancel() is True
+        with pytest.raises(gofer.Cancelled):
+            t.join()
+        assert t.cancelled() and t.done()
+        assert t.cancel() is False  # already finished
+
+    vrun(main)
+    assert ran == []
+
+
+def test_yield_now_interleaves_fairly(vrun):
+    order = []
+
+    def worker(name):
+        for i in range(3):
+            order.append((name, i))
+            gofer.yield_now()
+
+    def main():
+        a = gofer.go(worker, "a")
+        b = gofer.go(worker, "b")
+        a.join()
+        b.join()
+
+    vrun(main)
+    assert order == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+
+
+def test_sleep_on_virtual_clock_and_bad_values(vrun):
+    def main():
+        hub = gofer.get_hub()
+        t0 = hub.now()
+        gofer.sleep(3600)
+        assert hub.now() - t0 == pytest.approx(3600)
+        with pytest.raises(ValueError, match=">= 0"):
+            gofer.sleep(-1)
+        with pytest.raises(ValueError):
+            gofer.sleep(float("nan"))
+
+    vrun(main)
+
+
+def test_timers_fire_in_deadline_order(vrun):
+    out = []
+
+    def sleeper(d):
+        gofer.sleep(d)
+        out.append(d)
+
+    def main():
+        ts = [gofer.go(sleeper, d) for d in (5, 1, 3, 2, 4)]
+        for t in ts:
+            t.join()
+
+    vrun(main)
+    assert out == [1, 2, 3, 4, 5]
+
+
+def test_names_repr_and_current(vrun):
+    def main():
+        me = gofer.current()
+        assert me is not None and me.name == "main"
+        t = gofer.go(gofer.sleep, 0)
+        t.name = "sleeper"
+        assert "sleeper" in repr(t) and "pending" in repr(t)
+        t.join()
+        assert "done" in repr(t)
+
+    vrun(main)
+    assert gofer.current() is None
+
+
+def test_done_callbacks(vrun):
+    seen = []
+
+    def main():
+        t = gofer.go(lambda: 5)
+        t.add_done_callback(lambda task: seen.append(("cb", task.result())))
+        t.add_done_callback(seen.append)
+        assert t.remove_done_callback(seen.append) == 1
+        t.join()
+        gofer.yield_now()
+        t.add_done_callback(lambda task: seen.append("late"))
+        gofer.yield_now()
+
+    vrun(main)
+    assert seen == [("cb", 5), "late"]
+
+
+def test_contextvars_copied_per_coroutine(vrun):
+    var = contextvars.ContextVar("var", default="unset")
+
+    def child():
+        seen = var.get()
+        var.set("child")
+        return seen, var.get()
+
+    def main():
+        var.set("parent")
+        assert gofer.go(child).join() == ("parent", "child")
+        assert var.get() == "parent"
+
+    vrun(main)
+
+
+def test_plain_code_mode_runs_the_hub_until_the_call_returns():
+    t = gofer.go(lambda: 21 * 2)
+    assert t.join() == 42
+    gofer.sleep(0.001)
+    gofer.get_hub().close()
+
+
+def test_join_from_plain_thread(vrun):
+    result = []
+
+    def main():
+        t = gofer.go(gofer.sleep, 0.05)
+        t.name = "target"
+        th = threading.Thread(target=lambda: result.append(t.join(timeout=5)))
+        th.start()
+        t.join()
+        while th.is_alive():
+            gofer.sleep(0.01)
+        th.join()
+
+    gofer.run(main)
+    assert result == [None]
+
+
+def test_cancel_from_plain_thread():
+    def main():
+        t = gofer.go(gofer.sleep, 1000)
+        th = threading.Thread(target=t.cancel)
+        th.start()
+        with pytest.raises(gofer.Cancelled):
+            t.join()
+        th.join()
+        assert t.cancelled()
+
+    gofer.run(main)
+
+
+def test_blocking_inside_the_hub_raises_named_error(vrun):
+    errors = []
+
+    def cb():
+        try:
+            gofer.sleep(1)
+        except gofer.BlockingInHubError as exc:
+            errors.append(exc)
+
+    def main():
+        gofer.get_hub().call_soon(cb)
+        gofer.sleep(0.1)
+
+    vrun(main)
+    assert len(errors) == 1 and "inside the hub" in str(errors[0])
+
+
+def test_many_coroutines(vrun):
+    def main():
+        ts = [gofer.go(lambda i=i: (gofer.yield_now(), i)[1]) for i in range(5000)]
+        return sum(t.join() for t in ts)
+
+    assert vrun(main) == sum(range(5000))

@@ -154,6 +154,7 @@ class Hub(greenlet):  # type: ignore[misc]
         self._in_run = False  # gofer.run() is using this hub
         self._fatal: BaseException | None = None
         self._poll_every = 256  # ready items run between two looks at I/O
+        self.handoffs = 0  # direct task-to-task switches left before the hub must run
 
     # -- scheduling -----------------------------------------------------
     def throw_into(self, task: Any, exc: BaseException) -> None:
@@ -248,6 +249,7 @@ class Hub(greenlet):  # type: ignore[misc]
             n = budget
             while ready and n:
                 n -= 1
+                self.handoffs = budget
                 pop().switch()
             if self._fatal is not None:
                 exc, self._fatal = self._fatal, None

@@ -142,7 +142,7 @@ class Hub(greenlet):  # type: ignore[misc]
         self.clock = clock if clock is not None else RealClock()
         self.now: Callable[[], float] = self.clock.now
         self.thread_ident = threading.get_ident()
-        self.tasks: set[Any] = set()  # live tasks of this hub
+        self.workers: set[Any] = set()  # every worker greenlet of this hub
         self.idle_workers: list[Any] = []  # finished worker greenlets, reused
         self.pending_jobs = 0  # to_thread jobs started from this hub and not done
         self._tsq: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
@@ -155,6 +155,11 @@ class Hub(greenlet):  # type: ignore[misc]
         self._fatal: BaseException | None = None
         self._poll_every = 256  # ready items run between two looks at I/O
         self.handoffs = 0  # direct task-to-task switches left before the hub must run
+
+    @property
+    def tasks(self) -> set[Any]:
+        """The live tasks of this hub (started or not): those held by a worker."""
+        return {w.task for w in self.workers if w.task is not None}
 
     # -- scheduling -----------------------------------------------------
     def throw_into(self, task: Any, exc: BaseException) -> None:
@@ -244,12 +249,12 @@ class Hub(greenlet):  # type: ignore[misc]
                         ready.append(h.target)
                     else:
                         self._cancelled_timers -= 1
-            # Run ready items, including ones they make ready, up to a budget;
-            # then look at timers, other threads and I/O again.
-            n = budget
-            while ready and n:
-                n -= 1
-                self.handoffs = budget
+            # Run ready items, including ones they make ready, up to a budget
+            # of switches shared with direct task-to-task handoffs; then look
+            # at timers, other threads and I/O again.
+            self.handoffs = budget
+            while ready and self.handoffs > 0:
+                self.handoffs -= 1
                 pop().switch()
             if self._fatal is not None:
                 exc, self._fatal = self._fatal, None
@@ -258,7 +263,7 @@ class Hub(greenlet):  # type: ignore[misc]
             if self._tsq:
                 self._drain_threadsafe()
             if ready:
-                if not n:
+                if self.handoffs <= 0:
                     poller.poll(0)
                 continue
             if timers:

@@ -118,6 +118,7 @@ class _Worker(greenlet):  # type: ignore[misc]
 
     def __init__(self, hub: Hub) -> None:
         greenlet.__init__(self, None, hub)
+        hub.workers.add(self)
         self._hub = hub
         self.task: Any = None
         self._wait: Any = None
@@ -128,7 +129,6 @@ class _Worker(greenlet):  # type: ignore[misc]
     def run(self) -> None:
         hub = self._hub
         idle = hub.idle_workers
-        tasks = hub.tasks
         ready = hub.ready
         while True:
             t = self.task
@@ -161,7 +161,6 @@ class _Worker(greenlet):  # type: ignore[misc]
                 else:
                     t._report = _Unretrieved(t._label(fn), exc)
             t._fn = t._g = None
-            tasks.discard(t)
             js = t._joiners
             if js is not None:
                 t._joiners = None
@@ -176,6 +175,7 @@ class _Worker(greenlet):  # type: ignore[misc]
                 self._hint = self._cancel_req = False
                 self._scopes = []
             if len(idle) >= _MAX_IDLE or hub.closed:
+                hub.workers.discard(self)
                 return
             idle.append(self)
             _switch_away(hub)
@@ -268,8 +268,11 @@ class Task(Generic[T]):
 
     def exception(self) -> BaseException | None:
         """The exception the coroutine ended with (None if it returned)."""
-        if self._state == _PENDING:
+        st = self._state
+        if st == _PENDING:
             raise RuntimeError(f"{self._label()} has not finished; use join() to wait for it")
+        if st == _DONE:
+            return None
         if self._report is not None:
             self._report.exc = None
             self._report = None
@@ -507,7 +510,7 @@ def _switch_away(hub: Hub) -> Any:
     timers, I/O and callbacks are never starved.
     """
     ready = hub.ready
-    if ready and hub.handoffs:
+    if ready and hub.handoffs > 0:
         nxt = ready[0]
         # Only to a started worker: a new greenlet starts on the C stack of
         # whoever first switches to it, so new ones must start from the hub.
@@ -609,7 +612,11 @@ def yield_now() -> None:
     if t._hint:
         _raise_if_cancelled(t)
     hub = t._hub
-    hub.ready.append(t)
+    ready = hub.ready
+    if not ready and hub.handoffs > 0:
+        hub.handoffs -= 1  # nobody else is ready: no switch, but count it
+        return
+    ready.append(t)
     t._wait = _YIELD
     _switch_away(hub)
 
@@ -657,14 +664,14 @@ def _spawn(hub: Hub, fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, 
     t._hub = hub
     t._fn = (fn, args, kw)
     t._state = _PENDING
-    t._result = t._exc = t._joiners = t._callbacks = t._report = None
+    # _result and _exc stay unset until the task ends: readers check _state.
+    t._joiners = t._callbacks = t._report = None
     t.name = ""
     idle = hub.idle_workers
     g = idle.pop() if idle else _Worker(hub)
     g.task = t
     g.gr_context = _copy_context()
     t._g = g
-    hub.tasks.add(t)
     hub.ready.append(g)
     return t
 
@@ -721,10 +728,10 @@ def run_with(fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any], cl
 
 def _cancel_all(root: Any, hub: Hub) -> None:
     """Cancel every live task of ``hub`` and wait until they have all finished."""
-    while hub.tasks:
-        for t in list(hub.tasks):
+    while tasks := hub.tasks:
+        for t in tasks:
             t.cancel()
-        for t in list(hub.tasks):
+        for t in tasks:
             try:
                 t.join()
             except BaseException:

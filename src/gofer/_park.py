@@ -1,0 +1,442 @@
+"""Parking: the only switches between coroutines and the hub.
+
+Every blocking gofer call ends in :func:`park`: the caller registers itself
+somewhere (a channel's wait queue, an fd's waiter slot, a timer) and hands that
+registration to ``park`` as the *waitable*. A waitable has
+``_gofer_abort(task) -> bool``, which unregisters the task and says whether it
+did; cancellation and timeouts call it, so no primitive needs try/except
+clean-up, and a waiter is woken or aborted exactly once. Whoever takes a
+waiter out of its registration wakes it (``hub.ready.append(task)``);
+resumption values travel in the registration itself, not through the switch.
+
+Coroutines run on :class:`_Worker` greenlets that are reused from task to
+task (a fresh greenlet costs an mmap/munmap pair for CPython's frame stack).
+A parking coroutine switches straight to the next ready worker when there is
+one (``_switch_away``), sharing the hub's switch budget so that timers and
+I/O are still served. The thread's main code takes part through a small
+stand-in (:class:`_Root`) so that blocking calls also work outside ``run()``.
+
+Cancellation is level-triggered, as in trio: once a task (or a cancel scope
+around the running code) is cancelled, every park inside it raises
+``Cancelled`` until the code leaves it; ``gofer.shield()`` protects clean-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from greenlet import GreenletExit, getcurrent, greenlet
+
+from gofer._hub import BlockingInHubError, Hub, get_hub, hub_if_any
+
+__all__ = [
+    "Cancelled",
+    "RemoteWake",
+    "interrupt",
+    "park",
+    "sleep",
+    "wait_readable",
+    "wait_writable",
+    "yield_now",
+]
+
+_PENDING, _DONE, _FAILED, _CANCELLED = 0, 1, 2, 3
+log = logging.getLogger("gofer")
+
+
+class Cancelled(BaseException):
+    """Raised inside a coroutine at a park point when it has been cancelled.
+
+    It derives from ``BaseException`` so that ``except Exception`` does not
+    swallow it. ``scope`` is the cancel scope that was cancelled (``None`` for
+    ``Task.cancel()``).
+    """
+
+    def __init__(self, msg: str = "cancelled", scope: Any = None) -> None:
+        super().__init__(msg)
+        self.scope = scope
+
+
+class _Yield:
+    """The waitable of ``yield_now``: the task is already queued, so no abort."""
+
+    __slots__ = ()
+
+    def _gofer_abort(self, task: Any) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<yield>"
+
+
+_YIELD = _Yield()
+
+
+class _Unretrieved:
+    """Logs a task's exception if the task is dropped with it never retrieved."""
+
+    __slots__ = ("exc", "name")
+
+    def __init__(self, name: str, exc: BaseException) -> None:
+        self.name = name
+        self.exc: BaseException | None = exc
+
+    def __del__(self) -> None:
+        exc = self.exc
+        if exc is not None:
+            self.exc = None
+            log.error(
+                "gofer: exception in coroutine %s was never retrieved",
+                self.name,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+
+
+class _Worker(greenlet):  # type: ignore[misc]
+    """A greenlet that runs tasks, one after another.
+
+    Starting a fresh greenlet costs an mmap/munmap pair for CPython's frame
+    stack (about 10 us), so finished workers wait in their hub's idle pool
+    and take the next task instead. While running a task the worker is the
+    "task-like" the scheduler parks and wakes: it carries the cancellation
+    state of the task it runs.
+    """
+
+    __slots__ = ("_cancel_req", "_hint", "_hub", "_scopes", "_wait", "task")
+
+    def __init__(self, hub: Hub) -> None:
+        greenlet.__init__(self, None, hub)
+        hub.workers.add(self)
+        self._hub = hub
+        self.task: Any = None
+        self._wait: Any = None
+        self._hint = False
+        self._cancel_req = False
+        self._scopes: list[Any] = []
+
+    def run(self) -> None:
+        hub = self._hub
+        idle = hub.idle_workers
+        ready = hub.ready
+        while True:
+            t = self.task
+            fn, args, kw = t._fn
+            # The task body; kept inline (no call per task) as it is the hot path.
+            try:
+                if self._hint:
+                    _raise_if_cancelled(self)
+                # A call without * or ** stays in the same C eval frame (3.11+):
+                # that keeps the coroutine's C stack, so each switch, small.
+                if kw:
+                    t._result = fn(*args, **kw)
+                elif not args:
+                    t._result = fn()
+                elif len(args) == 1:
+                    t._result = fn(args[0])
+                elif len(args) == 2:
+                    t._result = fn(args[0], args[1])
+                else:
+                    t._result = fn(*args)
+                t._state = _DONE
+            except (Cancelled, GreenletExit) as exc:
+                t._exc = exc if isinstance(exc, Cancelled) else Cancelled("the hub was closed")
+                t._state = _CANCELLED
+            except BaseException as exc:
+                t._exc = exc
+                t._state = _FAILED
+                if isinstance(exc, KeyboardInterrupt | SystemExit):
+                    hub._fatal = exc
+                else:
+                    t._report = _Unretrieved(t._label(fn), exc)
+            t._fn = t._g = None
+            js = t._joiners
+            if js is not None:
+                t._joiners = None
+                ready.extend(js)
+            if t._callbacks is not None:
+                t._run_callbacks()
+            # Drop references so that an idle worker keeps nothing alive.
+            t = fn = args = kw = js = None
+            self.task = None
+            self._wait = None
+            if self._hint:
+                self._hint = self._cancel_req = False
+                self._scopes = []
+            if len(idle) >= _MAX_IDLE or hub.closed:
+                hub.workers.discard(self)
+                return
+            idle.append(self)
+            _switch_away(hub)
+
+    def _label(self) -> str:
+        t = self.task
+        return t._label() if t is not None else "idle worker"
+
+    def __repr__(self) -> str:
+        return f"<gofer worker of {self._label()}>"
+
+
+_MAX_IDLE = 1024
+
+
+class RemoteWake:
+    """Wakes a task parked on one hub from another hub or thread.
+
+    ``switch()`` may be called from any thread (usually from a hub's ready
+    queue); the wake is delivered on the parked task's own hub, where it is
+    dropped if the task was aborted meanwhile (the abort runs there too, so
+    the two cannot race).
+    """
+
+    __slots__ = ("cancelled", "fired", "task")
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+        self.fired = False
+        self.cancelled = False
+
+    def switch(self) -> None:
+        hub = self.task._hub
+        if hub.thread_ident == threading.get_ident():
+            self._deliver()
+        else:
+            try:
+                hub.call_threadsafe(self._deliver)
+            except RuntimeError:
+                pass  # that hub is gone: nobody waits any more
+
+    def _deliver(self) -> None:
+        if not self.cancelled and not self.fired:
+            self.fired = True
+            self.task._hub.ready.append(self.task)
+
+    def _gofer_abort(self, task: Any) -> bool:
+        if self.fired:
+            return False
+        self.cancelled = True
+        return True
+
+    def __repr__(self) -> str:
+        return "<wake from another thread>"
+
+
+class _Root:
+    """The thread's main code, seen by the scheduler as a task."""
+
+    __slots__ = ("_cancel_req", "_hint", "_hub", "_scopes", "_wait", "g", "name", "switch", "throw")
+
+    def __init__(self, hub: Hub, g: greenlet) -> None:
+        self.g = g
+        self.switch = g.switch
+        self.throw = g.throw
+        self._hub = hub
+        self._wait: Any = None
+        self._hint = False
+        self._cancel_req = False
+        self._scopes: list[Any] = []
+        self.name = "main thread code"
+
+    def _label(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+def _current_tasklike() -> Any:
+    g = getcurrent()
+    if g.__class__ is _Worker:
+        return g
+    hub = hub_if_any()
+    if hub is None or hub.closed:
+        hub = get_hub()
+    elif g is hub:
+        raise BlockingInHubError(
+            "a blocking gofer call was made inside the hub (from a callback or timer); "
+            "start a coroutine with gofer.go() instead"
+        )
+    root = hub.root
+    if root is None or root.g is not g:
+        if g.parent is not None:
+            raise RuntimeError(
+                "gofer blocking calls must run in a gofer coroutine or in a thread's main code, "
+                f"not in a foreign greenlet {g!r}"
+            )
+        root = hub.root = _Root(hub, g)
+    return root
+
+
+# -- parking ------------------------------------------------------------------
+
+
+def park(waitable: Any, timeout: float | None = None) -> Any:
+    """Suspend the current coroutine until something wakes it.
+
+    The caller must already be registered in ``waitable`` (see the module
+    docstring). With ``timeout``, raise ``TimeoutError`` if nothing wakes it
+    by then (the registration is aborted first).
+    """
+    t = getcurrent()
+    if t.__class__ is not _Worker:
+        t = _current_tasklike()
+    if t._hint:
+        try:
+            _raise_if_cancelled(t)
+        except Cancelled:
+            waitable._gofer_abort(t)
+            raise
+    t._wait = waitable
+    hub = t._hub
+    if timeout is None:
+        return _switch_away(hub)
+    if timeout <= 0:
+        if waitable._gofer_abort(t):
+            t._wait = None
+            raise TimeoutError("timed out")
+        return _switch_away(hub)
+    h = hub.timer_at(hub.now() + timeout, _TimeoutFire(t, waitable))
+    try:
+        return _switch_away(hub)
+    finally:
+        h.cancel()
+
+
+def _switch_away(hub: Hub) -> Any:
+    """Leave the running (already registered) coroutine for the next ready one.
+
+    When the next ready item is another coroutine, switch to it directly
+    instead of through the hub: that halves the switches per wake. The hub
+    still gets control after ``_HANDOFFS`` direct switches in a row, so
+    timers, I/O and callbacks are never starved.
+    """
+    ready = hub.ready
+    if ready and hub.handoffs > 0:
+        nxt = ready[0]
+        # Only to a started worker: a new greenlet starts on the C stack of
+        # whoever first switches to it, so new ones must start from the hub.
+        if nxt.__class__ is _Worker and nxt:
+            hub.handoffs -= 1
+            ready.popleft()
+            return nxt.switch()
+    return hub.switch()
+
+
+class _TimeoutFire:
+    __slots__ = ("t", "w")
+
+    def __init__(self, t: Any, w: Any) -> None:
+        self.t = t
+        self.w = w
+
+    def switch(self) -> None:
+        t = self.t
+        if t._wait is self.w and self.w._gofer_abort(t):
+            t._wait = None
+            t.throw(TimeoutError("timed out"))
+
+
+def _deliverable(t: Any) -> Any:
+    """The scope whose cancellation reaches ``t`` now, ``t`` itself, or None."""
+    for sc in reversed(t._scopes):
+        if sc.cancel_called:
+            return sc
+        if sc.shield:
+            return None
+    if t._cancel_req:
+        return t
+    return None
+
+
+def _raise_if_cancelled(t: Any) -> None:
+    d = _deliverable(t)
+    if d is not None:
+        raise Cancelled("cancelled", None if d is t else d)
+
+
+def interrupt(t: Any) -> None:
+    """Deliver a pending cancellation to ``t`` now if it is parked (hub thread only)."""
+    if t is getcurrent() or (t.__class__ is _Root and t.g is getcurrent()):
+        return  # running: it will see it at its next park
+    w = t._wait
+    if w is None:
+        return
+    d = _deliverable(t)
+    if d is None:
+        return
+    if w._gofer_abort(t):
+        t._wait = None
+        t._hub.throw_into(t, Cancelled("cancelled", None if d is t else d))
+
+
+def wait_readable(st: Any, timeout: float | None = None) -> None:
+    """Park until the fd of ``st`` (an ``IoState`` of this hub) may be readable.
+
+    Raises ``TimeoutError`` after ``timeout`` seconds, or the error the fd was
+    closed with. Only one coroutine may wait per direction.
+    """
+    t = getcurrent()
+    if t.__class__ is not _Worker:
+        t = _current_tasklike()
+    if st.rwaiter is not None:
+        raise RuntimeError(f"another coroutine is already waiting to read from {st.label} {st.fd}")
+    if st.closed:
+        raise OSError(9, "Bad file descriptor (closed while waiting)")
+    if st.poller.hub is not t._hub:
+        raise RuntimeError(f"{st.label} {st.fd} belongs to another thread's hub")
+    st.rwaiter = t
+    st.poller.want(st, 1)
+    park(st, timeout)
+
+
+def wait_writable(st: Any, timeout: float | None = None) -> None:
+    """Park until the fd of ``st`` may be writable (see :func:`wait_readable`)."""
+    t = getcurrent()
+    if t.__class__ is not _Worker:
+        t = _current_tasklike()
+    if st.wwaiter is not None:
+        raise RuntimeError(f"another coroutine is already waiting to write to {st.label} {st.fd}")
+    if st.closed:
+        raise OSError(9, "Bad file descriptor (closed while waiting)")
+    if st.poller.hub is not t._hub:
+        raise RuntimeError(f"{st.label} {st.fd} belongs to another thread's hub")
+    st.wwaiter = t
+    st.poller.want(st, 2)
+    park(st, timeout)
+
+
+def yield_now() -> None:
+    """Let every other ready coroutine run once, then continue."""
+    t = getcurrent()
+    if t.__class__ is not _Worker:
+        t = _current_tasklike()
+    if t._hint:
+        _raise_if_cancelled(t)
+    hub = t._hub
+    ready = hub.ready
+    if not ready and hub.handoffs > 0:
+        hub.handoffs -= 1  # nobody else is ready: no switch, but count it
+        return
+    ready.append(t)
+    t._wait = _YIELD
+    _switch_away(hub)
+
+
+def sleep(seconds: float) -> None:
+    """Park the current coroutine for ``seconds`` (0 is ``yield_now``)."""
+    if not seconds > 0:
+        if seconds == 0:
+            yield_now()
+            return
+        raise ValueError(f"sleep length must be >= 0, not {seconds!r}")
+    t = getcurrent()
+    if t.__class__ is not _Worker:
+        t = _current_tasklike()
+    hub = t._hub
+    park(hub.timer_at(hub.now() + seconds, t))
+
+
+def _check_timeout(timeout: float) -> None:
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be a non-negative number of seconds or None, not {timeout!r}")

@@ -131,6 +131,30 @@ pool_thread_idents: Callable[[], set[int]] = set
 class Hub(greenlet):  # type: ignore[misc]
     """The per-thread scheduler. Get the current thread's with :func:`get_hub`."""
 
+    # Slots, not a __dict__: the loop and every park read these attributes.
+    __slots__ = (
+        "_cancelled_timers",
+        "_fatal",
+        "_in_run",
+        "_poll_every",
+        "_timers",
+        "_ts_signalled",
+        "_tsq",
+        "_wakeup_r",
+        "_wakeup_w",
+        "clock",
+        "closed",
+        "handoffs",
+        "idle_workers",
+        "now",
+        "pending_jobs",
+        "poller",
+        "ready",
+        "root",
+        "thread_ident",
+        "workers",
+    )
+
     def __init__(self, clock: Any = None) -> None:
         root = getcurrent()
         while root.parent is not None:

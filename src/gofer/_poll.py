@@ -66,8 +66,10 @@ class IoState:
     def __init__(self, fd: int, poller: Poller) -> None:
         self.fd = fd
         self.poller = poller
-        self.readable = True
-        self.writable = True
+        # 1/True: maybe ready; 0/False: wait for an edge; 2: EOF or error seen
+        # (no further edge will come, so a short read must not clear it).
+        self.readable: int = True
+        self.writable: int = True
         self.rwaiter: Any = None
         self.wwaiter: Any = None
         self.closed = False
@@ -95,6 +97,8 @@ class IoState:
 
 class Poller:
     """The interface both pollers implement (also what a fake poller needs)."""
+
+    __slots__ = ("hub", "nwaiters")
 
     hub: _Waker
     nwaiters: int  # parked I/O waiters; the hub's deadlock check reads it
@@ -137,11 +141,15 @@ class Poller:
 
 _EP_IN = select.EPOLLIN | select.EPOLLPRI | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR if sys.platform == "linux" else 0
 _EP_OUT = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR if sys.platform == "linux" else 0
+# EOF or error: no further edge will come for it, so ``readable`` becomes 2, which
+# a short stream read must not clear (the socket layer clears only ``True``).
+_EP_END = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR if sys.platform == "linux" else 0
 
 
 class EpollPoller(Poller):
     """Linux epoll, every fd registered once with IN|OUT|RDHUP|ET."""
 
+    __slots__ = ("_ep", "_fds", "_on_wakeup", "_wakeup_fd")
     name = "epoll"
 
     def __init__(self, hub: _Waker, wakeup_fd: int, on_wakeup: Callable[[], None]) -> None:
@@ -202,7 +210,7 @@ class EpollPoller(Poller):
                     self._on_wakeup()
                 continue
             if ev & _EP_IN:
-                st.readable = True
+                st.readable = 2 if ev & _EP_END else True
                 task = st.rwaiter
                 if task is not None:
                     st.rwaiter = None
@@ -225,6 +233,7 @@ class EpollPoller(Poller):
 class SelectorPoller(Poller):
     """Level-triggered fallback on :mod:`selectors`; interest only while waiting."""
 
+    __slots__ = ("_live", "_on_wakeup", "_sel", "_wakeup_fd")
     name = "select"
 
     def __init__(self, hub: _Waker, wakeup_fd: int, on_wakeup: Callable[[], None]) -> None:

@@ -415,12 +415,21 @@ def yield_now() -> None:
         _raise_if_cancelled(t)
     hub = t._hub
     ready = hub.ready
-    if not ready and hub.handoffs > 0:
-        hub.handoffs -= 1  # nobody else is ready: no switch, but count it
-        return
+    if hub.handoffs > 0:
+        hub.handoffs -= 1
+        if not ready:
+            return  # nobody else is ready: no switch, but it counts
+        # _switch_away inlined: this is the hottest park of all.
+        nxt = ready[0]
+        if nxt.__class__ is _Worker and nxt:
+            ready.popleft()
+            ready.append(t)
+            t._wait = _YIELD
+            nxt.switch()
+            return
     ready.append(t)
     t._wait = _YIELD
-    _switch_away(hub)
+    hub.switch()
 
 
 def sleep(seconds: float) -> None:

@@ -87,7 +87,7 @@ class Task(Generic[T]):
         "name",
     )
 
-    # The slots are filled by _spawn(), the only maker of tasks.
+    # The slots are filled by go(), the only maker of tasks.
     _hub: Hub
     _fn: Any
     _state: int
@@ -269,11 +269,7 @@ def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Task[T]:
         hub = _tls.hub
     except AttributeError:
         hub = get_hub()
-    return _spawn(hub, fn, args, kw)
-
-
-def _spawn(hub: Hub, fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any]) -> Task[T]:
-    # Object.__new__ plus plain stores: no __init__ frame on this hot path.
+    # object.__new__ plus plain stores: no __init__ frame on this hot path.
     t: Task[T] = _new(Task)
     t._hub = hub
     t._fn = (fn, args, kw)
@@ -324,7 +320,7 @@ def run_with(fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any], cl
         set_hub(hub)
     hub._in_run = True
     root = _current_tasklike()
-    main: Task[T] = _spawn(hub, fn, args, kw)
+    main: Task[T] = go(fn, *args, **kw)  # on the hub just installed
     main.name = "main"
     try:
         try:

@@ -207,3 +207,24 @@ def test_call_threadsafe_wakes_a_blocked_hub():
         return got
 
     assert gofer.run(main) == ["MainThread"]
+
+
+def test_cancel_scope_and_done_callback_from_another_thread():
+    seen = []
+
+    def main():
+        t = gofer.go(gofer.sleep, 0.05)
+        th = threading.Thread(target=t.add_done_callback, args=(lambda task: seen.append(threading.current_thread().name),))
+        th.start()
+        th.join()
+        t.join()
+        gofer.yield_now()
+        with gofer.CancelScope() as sc:
+            canceller = threading.Thread(target=sc.cancel)
+            canceller.start()
+            gofer.sleep(30)
+        canceller.join()
+        return sc.cancelled_caught
+
+    assert gofer.run(main) is True
+    assert seen == ["MainThread"]

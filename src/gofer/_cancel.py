@@ -13,6 +13,7 @@ cancellation passes through inner ones untouched.
 from __future__ import annotations
 
 import math
+import threading
 from types import TracebackType
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ __all__ = ["CancelScope", "move_on_after", "shield", "timeout"]
 class CancelScope:
     """A cancellable region of the current coroutine (``with CancelScope() as s``).
 
-    ``cancel()`` may be called from any coroutine of the same hub, before or
+    ``cancel()`` may be called from any coroutine or thread, before or
     during the region. ``deadline`` is a monotonic time (``hub.now()``), or
     None. After the block, ``cancelled_caught`` says whether the scope's own
     cancellation was stopped by it.
@@ -76,8 +77,15 @@ class CancelScope:
         return False
 
     def cancel(self) -> None:
-        """Cancel the region: ``Cancelled`` at its current or next park point."""
+        """Cancel the region: ``Cancelled`` at its current or next park point.
+
+        Safe from any thread.
+        """
         if self.cancel_called:
+            return
+        t = self._task
+        if t is not None and t._hub.thread_ident != threading.get_ident():
+            t._hub.call_threadsafe(self.cancel)
             return
         self.cancel_called = True
         if self._timer is not None:

@@ -208,7 +208,13 @@ class Task(Generic[T]):
         return True
 
     def add_done_callback(self, fn: Callable[[Task[T]], Any]) -> None:
-        """Call ``fn(task)`` in the hub once the task is done (soon, if it is)."""
+        """Call ``fn(task)`` in the hub once the task is done (soon, if it is).
+
+        Safe from any thread (``fn`` always runs in the task's hub thread).
+        """
+        if self._hub.thread_ident != threading.get_ident():
+            self._hub.call_threadsafe(self.add_done_callback, fn)
+            return
         if self._state != _PENDING:
             self._hub.call_soon(fn, self)
         elif self._callbacks is None:

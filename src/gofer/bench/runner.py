@@ -47,10 +47,13 @@ def _progress(msg: str) -> None:
     sys.stderr.flush()
 
 
-def run_suite(suite: Suite, quick: bool, rounds: int | None) -> dict[str, Any]:
+def run_suite(
+    suite: Suite, quick: bool, rounds: int | None, overrides: dict[str, Any] | None = None, only: list[str] | None = None
+) -> dict[str, Any]:
     params = suite.params_for(quick)
+    params.update({k: v for k, v in (overrides or {}).items() if k in params})
     n = rounds or (suite.quick_rounds if quick else suite.rounds)
-    systems = list(suite.systems)
+    systems = [s for s in suite.systems if not only or s in only]
     raw: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
     skipped: dict[str, str] = {}
     for r in range(n):
@@ -127,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=None, help="rounds per suite (default: per suite)")
     ap.add_argument("--json", default="bench-results.json", help="where to write all figures (default: %(default)s)")
     ap.add_argument("--list", action="store_true", help="list the suites and exit")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a suite parameter (e.g. --set n=100); repeatable")
+    ap.add_argument("--systems", default="", help="comma-separated systems to run (default: all)")
     args = ap.parse_args(argv)
     suites = all_suites()
     if args.list:
@@ -141,6 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         suites = [s for s in suites if s.name in args.suites]
     if args.rounds is not None and args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            ap.error(f"--set needs KEY=VALUE, not {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    only = [x for x in args.systems.split(",") if x]
     report: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "python": sys.version.split()[0],
@@ -150,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "suites": [],
     }
     for s in suites:
-        res = run_suite(s, args.quick, args.rounds)
+        res = run_suite(s, args.quick, args.rounds, overrides, only)
         report["suites"].append(res)
         print(format_result(res), flush=True)
         print(flush=True)

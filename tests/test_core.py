@@ -343,3 +343,38 @@ def test_many_coroutines(vrun):
         return sum(t.join() for t in ts)
 
     assert vrun(main) == sum(range(5000))
+
+
+def test_leftovers_are_cleaned_up_when_main_fails(vrun):
+    events = []
+
+    def child():
+        try:
+            gofer.sleep(100)
+        finally:
+            events.append("child finally")
+
+    def main():
+        gofer.go(child)
+        gofer.sleep(1)
+        raise LookupError("main failed")
+
+    with pytest.raises(LookupError):
+        vrun(main)
+    assert events == ["child finally"]
+
+
+def test_deadlock_while_cleaning_up_is_raised(vrun):
+    tasks = {}
+
+    def stubborn(other):
+        with gofer.shield():  # ignores the clean-up's cancellation...
+            tasks[other].join()  # ...and waits for a task that waits for it
+
+    def main():
+        tasks["a"] = gofer.go(stubborn, "b")
+        tasks["b"] = gofer.go(stubborn, "a")
+        gofer.yield_now()
+
+    with pytest.raises(gofer.Deadlock):
+        vrun(main)

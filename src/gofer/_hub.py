@@ -345,9 +345,19 @@ class Hub(greenlet):  # type: ignore[misc]
             del _tls.hub
             del _tls.owner
         self._release()
-        if not self.dead and getcurrent() is not self:
+        if getcurrent() is self:
+            return
+        if not self.dead:
             with contextlib.suppress(GreenletExit):
                 self.throw(GreenletExit)
+        # End the coroutines still parked here now (their finally blocks run),
+        # rather than whenever the garbage collector meets their greenlets.
+        for w in list(self.workers):
+            if w and getcurrent() is not w:
+                with contextlib.suppress(BaseException):
+                    w.throw(GreenletExit)
+        self.workers.clear()
+        self.idle_workers.clear()
 
     def _release(self) -> None:
         """Close the OS resources (safe from any thread, e.g. at thread exit)."""

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from greenlet import getcurrent
 
-from gofer._hub import Hub, _tls, get_hub, hub_if_any, set_hub
+from gofer._hub import Deadlock, Hub, _tls, get_hub, hub_if_any, set_hub
 from gofer._park import (
     _CANCELLED,
     _DONE,
@@ -325,33 +325,38 @@ def run_with(fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any], cl
         hub = Hub(clock)
         set_hub(hub)
     hub._in_run = True
-    root = _current_tasklike()
+    _current_tasklike()  # registers this thread's main code with the hub
     main: Task[T] = go(fn, *args, **kw)  # on the hub just installed
     main.name = "main"
     try:
         try:
             main.join()
         except BaseException:
-            if not main.done():
-                _cancel_all(root, hub)
+            _cancel_all(hub)  # main failed, Ctrl-C, or Deadlock: clean up, then raise
             raise
-        _cancel_all(root, hub)
+        _cancel_all(hub)
         return main.result()
     finally:
         hub._in_run = False
         hub.close()
 
 
-def _cancel_all(root: Any, hub: Hub) -> None:
-    """Cancel every live task of ``hub`` and wait until they have all finished."""
+def _cancel_all(hub: Hub) -> None:
+    """Cancel every live task of ``hub`` and wait until they have all finished.
+
+    Their ``finally`` blocks run here. If they cannot finish (a ``Deadlock``
+    while waiting) or Ctrl-C is pressed again, that error is raised.
+    """
     while tasks := hub.tasks:
         for t in tasks:
             t.cancel()
         for t in tasks:
             try:
                 t.join()
+            except (Deadlock, KeyboardInterrupt, SystemExit):
+                raise
             except BaseException:
-                t._report = None
+                t._report = None  # its error was its own; already reported or not wanted
         # tasks spawned by finally blocks are cancelled in the next round
 
 

@@ -8,33 +8,91 @@ a program. See ``docs/`` for the guide and the design.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from gofer._cancel import CancelScope, move_on_after, shield, timeout
+from gofer._events import BrokenBarrierError
 from gofer._hub import BlockingInHubError, Deadlock, Hub, get_hub
+from gofer._select import default, select
 from gofer._task import Cancelled, Task, current, dump_tasks, go, run, sleep, yield_now
+from gofer.chan import Chan, Closed
 from gofer.local import local
+from gofer.race import race
 from gofer.scope import Scope, scope
+from gofer.sync import (
+    Barrier,
+    BoundedSemaphore,
+    Condition,
+    Event,
+    Mutex,
+    Once,
+    RwLock,
+    Semaphore,
+    WaitGroup,
+)
 from gofer.threads import to_thread
+from gofer.timers import Ticker, Timer, after, tick
+
+if TYPE_CHECKING:
+    from gofer import dns, http, net, socket, ssl
 
 __version__ = "0.1.0"
 
+# Submodules imported on first use (gofer.net, gofer.socket...): they pull in
+# the stdlib's socket and ssl modules, which a program may never need.
+_LAZY_SUBMODULES = {"dns", "http", "net", "socket", "ssl"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"gofer.{name}")
+    raise AttributeError(f"module 'gofer' has no attribute {name!r}")
+
+
 __all__ = [
+    "Barrier",
     "BlockingInHubError",
+    "BoundedSemaphore",
+    "BrokenBarrierError",
     "CancelScope",
     "Cancelled",
+    "Chan",
+    "Closed",
+    "Condition",
     "Deadlock",
+    "Event",
     "Hub",
+    "Mutex",
+    "Once",
+    "RwLock",
     "Scope",
+    "Semaphore",
     "Task",
+    "Ticker",
+    "Timer",
+    "WaitGroup",
+    "after",
     "current",
+    "default",
+    "dns",
     "dump_tasks",
     "get_hub",
     "go",
+    "http",
     "local",
     "move_on_after",
+    "net",
+    "race",
     "run",
     "scope",
+    "select",
     "shield",
     "sleep",
+    "socket",
+    "ssl",
+    "tick",
     "timeout",
     "to_thread",
     "yield_now",

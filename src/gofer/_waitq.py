@@ -1,0 +1,178 @@
+"""Thread-safe wait queues: "park a coroutine or block a thread", across hubs.
+
+Every gofer synchronisation primitive (and the channels) is a little state
+guarded by a ``threading.Lock`` plus FIFO queues of *waiter records*. A
+waiter record names the task-like that parks (a coroutine, or the stand-in
+for a plain thread's main code, which blocks in its own hub's poller) and
+carries the value handed to it. The rules, shared with ``gofer.chan``:
+
+* The lock guards the state and the queues; it is never held across ``park``
+  and never while waking a task of another hub (that writes a wake-up fd).
+* A record is *live* while it sits in its queue waiting. Whoever takes it out
+  (under the lock) clears ``live`` and wakes its task exactly once, after
+  releasing the lock. Cancellation and timeouts call the record's
+  ``_gofer_abort``, which clears ``live`` under the same lock and says
+  whether it won; so a waiter is either woken or aborted, never both, and a
+  value handed to it is never lost.
+* Aborted records stay in the deque (removing from the middle of a deque
+  costs O(n)); they are counted in ``dead`` and skipped when popped, and the
+  queue is rebuilt when they are more than half of it. Cancelling many
+  waiters therefore stays O(1) each.
+* A wake goes straight onto the ready queue when the waiter lives on this
+  thread's hub, and through ``hub.call_threadsafe`` otherwise.
+
+Primitives check for a pending cancellation *before* they register (see
+:func:`me_for_park`), so that the kernel's park never aborts a record that a
+thread of another hub may already have taken.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from gofer._task import _current_tasklike, _raise_if_cancelled
+
+__all__ = ["WaitQueue", "Waiter", "check_timeout", "me_for_park", "wake"]
+
+_get_ident = threading.get_ident
+COMPACT_MIN = 32  # rebuild a queue once it holds this many aborted records (and they are half)
+
+
+def wake(task: Any) -> None:
+    """Make ``task`` (parked, and just taken out of its registration) runnable."""
+    hub = task._hub
+    if hub.thread_ident == _get_ident():
+        hub.ready.append(task)
+    else:
+        _wake_remote(task)
+
+
+def _wake_remote(task: Any) -> None:
+    hub = task._hub
+    try:
+        hub.call_threadsafe(hub.ready.append, task)
+    except RuntimeError:
+        pass  # that hub is closed: its thread has left gofer, nobody waits any more
+
+
+def me_for_park() -> Any:
+    """The current task-like, after raising a pending cancellation.
+
+    Call it before registering a waiter: between this check and ``park``
+    nothing runs on this thread, so ``park`` will not find a cancellation to
+    deliver by aborting a record that another thread may already have taken.
+    """
+    me = _current_tasklike()
+    if me._hint:
+        _raise_if_cancelled(me)
+    return me
+
+
+def check_timeout(timeout: float | None) -> None:
+    """Reject a negative or non-numeric timeout with a clear message."""
+    if timeout is not None and not (isinstance(timeout, int | float) and timeout >= 0):
+        raise ValueError(
+            f"timeout must be a non-negative number of seconds or None, not {timeout!r}"
+        )
+
+
+class Waiter:
+    """One parked caller in a :class:`WaitQueue`; also the ``park`` waitable."""
+
+    __slots__ = ("live", "q", "task", "value")
+
+    def __init__(self, q: WaitQueue, task: Any, value: Any) -> None:
+        self.q = q
+        self.task = task
+        self.value = value
+        self.live = True
+
+    def _gofer_abort(self, task: Any) -> bool:
+        q = self.q
+        with q.lock:
+            if not self.live:
+                return False  # already taken: a wake is on its way
+            self.live = False
+            q.dead += 1
+            if q.dead > COMPACT_MIN and q.dead * 2 > len(q.q):
+                q.compact()
+            woken = q.on_abort() if q.on_abort is not None else None
+        if woken:
+            for w in woken:
+                wake(w.task)
+        return True
+
+    def __repr__(self) -> str:
+        return f"<{self.q.what}>"
+
+
+class WaitQueue:
+    """A FIFO of :class:`Waiter` records, guarded by its owner's ``lock``.
+
+    ``push``, ``pop``, ``peek``, ``pop_all`` and ``len()`` must be called with
+    ``lock`` held. ``on_abort`` (called with the lock held after a waiter is
+    aborted) returns the waiters it took out and that must be woken, for
+    primitives whose other waiters may proceed once one gives up.
+    """
+
+    __slots__ = ("dead", "lock", "on_abort", "q", "what")
+
+    def __init__(
+        self,
+        lock: threading.Lock,
+        what: str,
+        on_abort: Callable[[], list[Waiter]] | None = None,
+    ) -> None:
+        self.lock = lock
+        self.what = what
+        self.on_abort = on_abort
+        self.q: deque[Waiter] = deque()
+        self.dead = 0
+
+    def push(self, task: Any, value: Any = None) -> Waiter:
+        w = Waiter(self, task, value)
+        self.q.append(w)
+        return w
+
+    def pop(self) -> Waiter | None:
+        """Take the first live waiter out (the caller then wakes it)."""
+        q = self.q
+        while q:
+            w = q.popleft()
+            if w.live:
+                w.live = False
+                return w
+            self.dead -= 1
+        return None
+
+    def peek(self) -> Waiter | None:
+        """The first live waiter, left in place."""
+        q = self.q
+        while q:
+            w = q[0]
+            if w.live:
+                return w
+            q.popleft()
+            self.dead -= 1
+        return None
+
+    def pop_all(self) -> list[Waiter]:
+        out = [w for w in self.q if w.live]
+        for w in out:
+            w.live = False
+        self.q.clear()
+        self.dead = 0
+        return out
+
+    def compact(self) -> None:
+        self.q = deque(w for w in self.q if w.live)
+        self.dead = 0
+
+    def __len__(self) -> int:
+        return len(self.q) - self.dead
+
+    def __repr__(self) -> str:
+        return f"<WaitQueue {self.what} waiters={len(self)}>"

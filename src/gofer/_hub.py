@@ -97,7 +97,8 @@ class TimerHandle:
         if not self.active:
             return False
         self.active = False
-        self.hub._cancelled_timers += 1
+        if self.when != _INF:  # infinite timers are never in the heap
+            self.hub._cancelled_timers += 1
         return True
 
     def _gofer_abort(self, task: Any) -> bool:
@@ -121,6 +122,9 @@ class RealClock:
 
 
 _tls = threading.local()
+_INF = float("inf")
+# epoll_wait takes an int of milliseconds; also a sane upper bound for select.
+_MAX_POLL = 86400.0
 _seq = itertools.count()
 
 # Set by gofer.threads; returns the number of thread-pool jobs in flight.
@@ -200,9 +204,15 @@ class Hub(greenlet):  # type: ignore[misc]
         return self.timer_at(self.now() + delay, _Callback(fn, args))
 
     def timer_at(self, when: float, target: Any) -> TimerHandle:
-        """Queue ``target`` (a ready-queue item) at monotonic time ``when``."""
+        """Queue ``target`` (a ready-queue item) at monotonic time ``when``.
+
+        A timer at infinity never fires and is not queued at all, so that
+        ``sleep(inf)`` parks forever (and counts as parked for deadlock
+        detection) instead of overflowing the poller's timeout.
+        """
         h = TimerHandle(self, when, target)
-        heapq.heappush(self._timers, (when, next(_seq), h))
+        if when != _INF:
+            heapq.heappush(self._timers, (when, next(_seq), h))
         return h
 
     def call_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -221,11 +231,14 @@ class Hub(greenlet):  # type: ignore[misc]
                     raise
 
     def _drain_threadsafe(self) -> None:
-        self._ts_signalled = False
+        # Consume the signal first, then clear the flag, then drain: a call
+        # landing in between either sees the flag still set (and its item is
+        # drained below) or sets it again and writes a fresh signal.
         try:
             os.read(self._wakeup_r, 8)
         except (BlockingIOError, InterruptedError):
             pass
+        self._ts_signalled = False
         q = self._tsq
         ready = self.ready
         while q:
@@ -293,8 +306,12 @@ class Hub(greenlet):  # type: ignore[misc]
             if timers:
                 if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(timers):
                     self._compact_timers()
-                    if not timers:
-                        continue
+                # A cancelled timer at the head must not set the sleep length.
+                while timers and not timers[0][2].active:
+                    heapq.heappop(timers)
+                    self._cancelled_timers -= 1
+                if not timers:
+                    continue
                 delay = timers[0][0] - now()
                 if delay <= 0:
                     poller.poll(0)
@@ -309,7 +326,7 @@ class Hub(greenlet):  # type: ignore[misc]
                             continue
                     clock.jump_to(timers[0][0])
                     continue
-                poller.poll(delay)
+                poller.poll(min(delay, _MAX_POLL))
                 continue
             if poller.nwaiters or self.pending_jobs or self._tsq:
                 poller.poll(None)

@@ -104,13 +104,14 @@ class _Worker(greenlet):  # type: ignore[misc]
     state of the task it runs.
     """
 
-    __slots__ = ("_cancel_req", "_hint", "_hub", "_scopes", "_wait", "task")
+    __slots__ = ("_cancel_req", "_ctx", "_hint", "_hub", "_scopes", "_wait", "task")
 
     def __init__(self, hub: Hub) -> None:
         greenlet.__init__(self, None, hub)
         hub.workers.add(self)
         self._hub = hub
         self.task: Any = None
+        self._ctx: Any = None  # the running task's contextvars.Context
         self._wait: Any = None
         self._hint = False
         self._cancel_req = False
@@ -147,7 +148,10 @@ class _Worker(greenlet):  # type: ignore[misc]
                 t._exc = exc
                 t._state = _FAILED
                 if isinstance(exc, KeyboardInterrupt | SystemExit):
-                    hub._fatal = exc
+                    # Whoever joins it gets it from join(); with no joiner it
+                    # goes to the thread's main code (run() or plain code).
+                    if not t._joiners:
+                        hub._fatal = exc
                 else:
                     t._report = _Unretrieved(t._label(fn), exc)
             t._fn = t._g = None
@@ -161,7 +165,17 @@ class _Worker(greenlet):  # type: ignore[misc]
             t = fn = args = kw = js = None
             self.task = None
             self._wait = None
-            if self._hint:
+            # The finished task's context variables must not stay alive with the
+            # idle worker; resetting a running greenlet's context is costly, so
+            # only when there is something in it.
+            ctx = self._ctx
+            self._ctx = None
+            if ctx:
+                self.gr_context = None
+            ctx = None
+            # No scope left open by the finished task (a suspended generator can
+            # leave one on the stack) may reach the next one.
+            if self._hint or self._scopes:
                 self._hint = self._cancel_req = False
                 self._scopes = []
             if len(idle) >= _MAX_IDLE or hub.closed:
@@ -290,26 +304,32 @@ def park(waitable: Any, timeout: float | None = None) -> Any:
     t._wait = waitable
     hub = t._hub
     if timeout is None:
-        return _switch_away(hub)
-    if timeout <= 0:
-        if waitable._gofer_abort(t):
-            t._wait = None
-            raise TimeoutError("timed out")
-        return _switch_away(hub)
-    h = hub.timer_at(hub.now() + timeout, _TimeoutFire(t, waitable))
+        r = _switch_away(hub)
+        t._wait = None  # do not keep the registration (and what it holds) alive
+        return r
+    if timeout <= 0 and waitable._gofer_abort(t):
+        t._wait = None
+        raise TimeoutError("timed out")
+    fire = _TimeoutFire(t, waitable)
+    h = hub.timer_at(hub.now() + timeout, fire)
     try:
         return _switch_away(hub)
     finally:
+        t._wait = None
         h.cancel()
+        # The timer may already have fired into the ready queue while the task
+        # was being woken: disarm it so it cannot hit a later park.
+        fire.t = None
 
 
 def _switch_away(hub: Hub) -> Any:
     """Leave the running (already registered) coroutine for the next ready one.
 
     When the next ready item is another coroutine, switch to it directly
-    instead of through the hub: that halves the switches per wake. The hub
-    still gets control after ``_HANDOFFS`` direct switches in a row, so
-    timers, I/O and callbacks are never starved.
+    instead of through the hub: that halves the switches per wake. Direct
+    switches spend the hub's switch budget (``hub.handoffs``), so the hub
+    still gets control every few hundred switches for timers, I/O and
+    callbacks.
     """
     ready = hub.ready
     if ready and hub.handoffs > 0:
@@ -332,7 +352,7 @@ class _TimeoutFire:
 
     def switch(self) -> None:
         t = self.t
-        if t._wait is self.w and self.w._gofer_abort(t):
+        if t is not None and t._wait is self.w and self.w._gofer_abort(t):
             t._wait = None
             t.throw(TimeoutError("timed out"))
 

@@ -286,7 +286,7 @@ def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Task[T]:
     idle = hub.idle_workers
     g = idle.pop() if idle else _Worker(hub)
     g.task = t
-    g.gr_context = _copy_context()
+    g.gr_context = g._ctx = _copy_context()
     t._g = g
     hub.ready.append(g)
     return t

@@ -171,7 +171,7 @@ class _Worker(greenlet):  # type: ignore[misc]
             ctx = self._ctx
             self._ctx = None
             if ctx:
-                self.gr_context = None
+                self.gr_context = None  # type: ignore[misc]  # a greenlet attribute
             ctx = None
             # No scope left open by the finished task (a suspended generator can
             # leave one on the stack) may reach the next one.

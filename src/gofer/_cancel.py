@@ -35,6 +35,8 @@ class CancelScope:
     __slots__ = ("_task", "_timer", "cancel_called", "cancelled_caught", "deadline", "shield")
 
     def __init__(self, *, deadline: float | None = None, shield: bool = False) -> None:
+        if deadline is not None and (not isinstance(deadline, int | float) or math.isnan(deadline)):
+            raise ValueError(f"deadline must be a number (hub.now() time) or None, not {deadline!r}")
         self._task: Any = None
         self._timer: TimerHandle | None = None
         self.deadline = deadline

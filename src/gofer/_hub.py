@@ -139,6 +139,7 @@ class Hub(greenlet):  # type: ignore[misc]
     __slots__ = (
         "_cancelled_timers",
         "_fatal",
+        "_fd_lock",
         "_in_run",
         "_poll_every",
         "_timers",
@@ -176,6 +177,7 @@ class Hub(greenlet):  # type: ignore[misc]
         self._tsq: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._ts_signalled = False
         self._wakeup_r, self._wakeup_w = _make_wakeup()
+        self._fd_lock = threading.Lock()
         self.poller: Poller = make_poller(self, self._wakeup_r, self._drain_threadsafe)
         self.root: Any = None  # the thread's main code as a task-like object (gofer._task)
         self.closed = False
@@ -222,13 +224,15 @@ class Hub(greenlet):  # type: ignore[misc]
         self._tsq.append((fn, args))
         if not self._ts_signalled:
             self._ts_signalled = True
-            try:
-                os.write(self._wakeup_w, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            except BlockingIOError:
-                pass  # already signalled: the counter is full
-            except OSError:
-                if not self.closed:
-                    raise
+            # The lock keeps close() from closing the fd (whose number could then
+            # be reused by another file) between the check and the write.
+            with self._fd_lock:
+                if self.closed:
+                    return
+                try:
+                    os.write(self._wakeup_w, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                except BlockingIOError:
+                    pass  # already signalled: the counter is full
 
     def _drain_threadsafe(self) -> None:
         # Consume the signal first, then clear the flag, then drain: a call
@@ -378,13 +382,14 @@ class Hub(greenlet):  # type: ignore[misc]
 
     def _release(self) -> None:
         """Close the OS resources (safe from any thread, e.g. at thread exit)."""
-        if self.closed:
-            return
-        self.closed = True
+        with self._fd_lock:
+            if self.closed:
+                return
+            self.closed = True
+            for fd in {self._wakeup_r, self._wakeup_w}:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         self.poller.close()
-        for fd in {self._wakeup_r, self._wakeup_w}:
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     def stats(self) -> dict[str, int]:
         return {

@@ -310,6 +310,10 @@ def park(waitable: Any, timeout: float | None = None) -> Any:
     if timeout <= 0 and waitable._gofer_abort(t):
         t._wait = None
         raise TimeoutError("timed out")
+    if timeout != timeout:  # NaN: it would never fire nor compare
+        waitable._gofer_abort(t)
+        t._wait = None
+        raise ValueError("timeout must be a number of seconds or None, not nan")
     fire = _TimeoutFire(t, waitable)
     h = hub.timer_at(hub.now() + timeout, fire)
     try:

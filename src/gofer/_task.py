@@ -136,9 +136,7 @@ class Task(Generic[T]):
             raise RuntimeError(f"{self._label()} has not finished; use join() to wait for it")
         exc = self._exc
         assert exc is not None
-        if self._report is not None:
-            self._report.exc = None
-            self._report = None
+        self._retrieved(exc)
         raise exc
 
     def exception(self) -> BaseException | None:
@@ -148,10 +146,17 @@ class Task(Generic[T]):
             raise RuntimeError(f"{self._label()} has not finished; use join() to wait for it")
         if st == _DONE:
             return None
+        assert self._exc is not None
+        self._retrieved(self._exc)
+        return self._exc
+
+    def _retrieved(self, exc: BaseException) -> None:
+        """The exception reached someone: do not report it, nor deliver it twice."""
         if self._report is not None:
             self._report.exc = None
             self._report = None
-        return self._exc
+        if self._hub._fatal is exc:
+            self._hub._fatal = None
 
     def join(self, timeout: float | None = None) -> T:
         """Wait for the coroutine to finish; return its result or re-raise its error.

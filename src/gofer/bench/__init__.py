@@ -25,6 +25,10 @@ __all__ = ["SUITE_MODULES", "Suite", "all_suites", "find_suite"]
 # Modules that define SUITES; later issues add theirs here.
 SUITE_MODULES = [
     "gofer.bench.core",
+    "gofer.bench.echo",
+    "gofer.bench.chan",
+    "gofer.bench.chan_select",
+    "gofer.bench.http",
 ]
 
 
@@ -75,4 +79,4 @@ def find_suite(name: str) -> Suite:
 
 def resolve(ref: str) -> Callable[[dict[str, Any]], dict[str, float]]:
     mod, _, fn = ref.partition(":")
-    return getattr(importlib.import_module(mod), fn)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(mod), fn)

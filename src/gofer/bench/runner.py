@@ -36,7 +36,7 @@ def measure_once(suite: Suite, system: str, params: dict[str, Any]) -> dict[str,
     if out.returncode != 0 or not lines:
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
         return {"error": " | ".join(tail) or f"exit code {out.returncode}"}
-    return json.loads(lines[-1])  # type: ignore[no-any-return]
+    return json.loads(lines[-1])
 
 
 def _progress(msg: str) -> None:

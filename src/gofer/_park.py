@@ -403,15 +403,10 @@ def wait_readable(st: Any, timeout: float | None = None) -> None:
     t = getcurrent()
     if t.__class__ is not _Worker:
         t = _current_tasklike()
-    if st.rwaiter is not None:
-        raise RuntimeError(f"another coroutine is already waiting to read from {st.label} {st.fd}")
-    if st.closed:
-        raise OSError(9, "Bad file descriptor (closed while waiting)")
-    if st.poller.hub is not t._hub:
-        raise RuntimeError(f"{st.label} {st.fd} belongs to another thread's hub")
+    if st.rwaiter is not None or st.closed or st.poller.hub is not t._hub:
+        _io_wait_error(st, t, st.rwaiter, "read from")
     st.rwaiter = t
-    st.poller.want(st, 1)
-    park(st, timeout)
+    _io_park(st, t, 1, timeout)
 
 
 def wait_writable(st: Any, timeout: float | None = None) -> None:
@@ -419,15 +414,32 @@ def wait_writable(st: Any, timeout: float | None = None) -> None:
     t = getcurrent()
     if t.__class__ is not _Worker:
         t = _current_tasklike()
-    if st.wwaiter is not None:
-        raise RuntimeError(f"another coroutine is already waiting to write to {st.label} {st.fd}")
+    if st.wwaiter is not None or st.closed or st.poller.hub is not t._hub:
+        _io_wait_error(st, t, st.wwaiter, "write to")
+    st.wwaiter = t
+    _io_park(st, t, 2, timeout)
+
+
+def _io_park(st: Any, t: Any, mode: int, timeout: float | None) -> None:
+    poller = st.poller
+    poller.nwaiters += 1
+    if poller.interest:  # a level-triggered poller registers interest now
+        poller.want(st, mode)
+    if timeout is None and not t._hint:
+        # park() without its generality: the socket layer's hottest wait.
+        t._wait = st
+        _switch_away(t._hub)
+        t._wait = None
+    else:
+        park(st, timeout)
+
+
+def _io_wait_error(st: Any, t: Any, waiter: Any, what: str) -> None:
+    if waiter is not None:
+        raise RuntimeError(f"another coroutine is already waiting to {what} {st.label} {st.fd}")
     if st.closed:
         raise OSError(9, "Bad file descriptor (closed while waiting)")
-    if st.poller.hub is not t._hub:
-        raise RuntimeError(f"{st.label} {st.fd} belongs to another thread's hub")
-    st.wwaiter = t
-    st.poller.want(st, 2)
-    park(st, timeout)
+    raise RuntimeError(f"{st.label} {st.fd} belongs to another thread's hub")
 
 
 def yield_now() -> None:

@@ -111,9 +111,12 @@ class Poller:
         """Forget ``st``; wake its waiters with ``exc`` (the fd is being closed)."""
         raise NotImplementedError
 
+    # True if want() must be called when a waiter parks (the waiter has
+    # already counted itself in nwaiters); an edge-triggered poller needs not.
+    interest = False
+
     def want(self, st: IoState, mode: int) -> None:
-        """A waiter was just put in ``st``'s slot for ``mode``."""
-        raise NotImplementedError
+        """A waiter was just put in ``st``'s slot for ``mode`` (if ``interest``)."""
 
     def dropped(self, st: IoState, mode: int) -> None:
         """A waiter was taken out of its slot without an event (abort)."""
@@ -189,9 +192,6 @@ class EpollPoller(Poller):
                 pass  # already closed: the kernel dropped it
         self._wake_both(st, exc)
 
-    def want(self, st: IoState, mode: int) -> None:
-        self.nwaiters += 1
-
     def dropped(self, st: IoState, mode: int) -> None:
         self.nwaiters -= 1
 
@@ -235,6 +235,7 @@ class SelectorPoller(Poller):
 
     __slots__ = ("_live", "_on_wakeup", "_sel", "_wakeup_fd")
     name = "select"
+    interest = True
 
     def __init__(self, hub: _Waker, wakeup_fd: int, on_wakeup: Callable[[], None]) -> None:
         self.hub = hub
@@ -295,7 +296,6 @@ class SelectorPoller(Poller):
         self._wake_both(st, exc)
 
     def want(self, st: IoState, mode: int) -> None:
-        self.nwaiters += 1
         self._update(st)
 
     def dropped(self, st: IoState, mode: int) -> None:

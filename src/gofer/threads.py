@@ -51,6 +51,18 @@ _hub.pool_jobs_in_flight = _jobs_in_flight
 _hub.pool_thread_idents = _pool_idents
 
 
+def _after_fork_in_child() -> None:
+    # The pool's threads do not exist in a forked child (serve(workers=N)).
+    global _pool, _in_flight, _lock
+    _pool = None
+    _in_flight = 0
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class _Job:
     """The park waitable of ``to_thread``: the future and its waiter."""
 

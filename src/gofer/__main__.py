@@ -8,6 +8,7 @@ USAGE = """usage: gofer COMMAND [ARGS]
 
 commands:
   bench    run the benchmark suites side by side with the peers (gofer bench --help)
+  serve    serve a WSGI application or native HTTP handler (gofer serve --help)
 """
 
 
@@ -21,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         from gofer.bench.runner import main as bench_main
 
         return bench_main(rest)
+    if cmd == "serve":
+        from gofer.http.cli import main as serve_main
+
+        return serve_main(rest)
     print(f"gofer: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

@@ -1,0 +1,382 @@
+"""One server-side HTTP/1.1 connection: reading, pipelining, bodies, sending.
+
+A connection is one coroutine running :meth:`ServerConnection.run`. It reads
+into a reused buffer with non-blocking ``recv_into`` on the kernel's I/O
+state (no socket wrapper on the hot path), feeds ``httptools`` (llhttp),
+whose callbacks build :class:`~gofer.http._request.Request` objects with
+the least state they can, and queues requests whose head is complete.
+Requests are answered strictly in order; responses that are ready are
+collected in ``out`` and sent with one ``send`` when no parsed request is
+left, so a pipelined burst of 16 requests costs one ``recv`` and one
+``send``.
+
+Parsing and the checks on each head are in :mod:`gofer.http._parse`. Any
+framing error answers the requests parsed before it, then sends 400 (or
+413/414/431) and closes.
+
+Timeouts cost nothing per request: the server's periodic sweep ages
+each connection that waits for the network (what it waits for is read off
+its I/O state, see ``phase()``) and cancels it when it has made no progress
+for too long; the hot path stores nothing for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
+
+from gofer._task import Cancelled, wait_readable, wait_writable
+from gofer.http._parse import BUFSIZE, RequestParsing
+from gofer.http._request import Request
+from gofer.http._wire import CONTINUE, ClientDisconnected, HTTPError, PeerGone, status_line
+
+if TYPE_CHECKING:
+    from gofer.http.server import Server
+
+__all__ = ["ClientDisconnected", "ServerConnection"]
+
+log = logging.getLogger("gofer.http")
+
+_LINGER_SECONDS = 2.0  # how long a closing connection keeps reading (see _linger)
+_LINGER_BYTES = 1 << 20
+
+# Phases, for the timeout sweep: what the connection is waiting for.
+APP, IDLE, HEAD, BODY, WRITE = 0, 1, 2, 3, 4
+
+
+class ServerConnection(RequestParsing):
+    """The state of one accepted connection (see the module docstring)."""
+
+    __slots__ = (
+        "addr",
+        "buf",
+        "closing",
+        "env",
+        "eof",
+        "fd",
+        "keep",
+        "mark",
+        "mv",
+        "nbytes",
+        "no_keep",
+        "out",
+        "progress",
+        "server",
+        "sock",
+        "st",
+        "stamp",
+        "status",
+        "task",
+        "ticks",
+        "timed_out",
+        "wsgi_start",
+    )
+
+    def __init__(self, server: Server, sock: socket.socket, addr: Any, st: Any) -> None:
+        RequestParsing.__init__(self, server.limits)
+        self.server = server
+        self.sock = sock
+        self.addr = addr
+        self.fd = sock.fileno()
+        self.st = st
+        self.stamp = server.stamp
+        self.buf = bytearray(BUFSIZE)
+        self.mv = memoryview(self.buf)
+        self.out: list[bytes] = []  # responses ready to send
+        self.status = 0  # of the last response (access log)
+        self.nbytes = 0
+        self.eof = False
+        self.closing = False
+        self.keep = True  # False: close after the current response
+        self.no_keep = False  # no more keep-alive (errors, shutdown)
+        self.ticks = 0  # timeout sweeps without progress
+        self.mark: Any = None  # progress marker seen by the last sweep
+        self.progress = 0
+        self.timed_out = False
+        self.task: Any = None
+        self.env: dict[str, Any] | None = None  # WSGI: the per-connection environ
+        self.wsgi_start: Any = None  # WSGI: start_response, reused request after request
+
+    # -- reading ---------------------------------------------------------------------
+    def fill(self) -> bool:
+        """Receive once and feed the parser; False at end of stream or on a framing error."""
+        if self.stop_reading:
+            return False
+        st = self.st
+        out = self.out
+        if out:
+            # Send what is ready before reading more (flush(), inlined: this
+            # is every request's path). Also the back-pressure: a client that
+            # pipelines without reading makes us park here, not buffer.
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            if st.writable:
+                try:
+                    sent = self.sock.send(data)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    raise PeerGone(exc) from None
+                if sent != len(data):
+                    st.writable = False
+                    self.send(memoryview(data)[sent:])
+            else:
+                self.send(data)
+        while True:
+            if st.readable:
+                try:
+                    n = self.sock.recv_into(self.buf)
+                except BlockingIOError:
+                    st.readable = False
+                    continue
+                except OSError:
+                    n = 0
+                if n == 0:
+                    self.eof = self.stop_reading = True
+                    return False
+                if n < BUFSIZE and st.readable is True:
+                    # Drained: the next read parks instead of paying for
+                    # EAGAIN. (2 means EOF or an error was seen: no further
+                    # edge would come, so it stays set.)
+                    st.readable = False
+                break
+            wait_readable(st)
+        self.chunk_n = n
+        try:
+            self.parser.feed_data(self.mv[:n])
+        except HttpParserUpgrade:
+            # CONNECT or Connection: upgrade. No tunnel, no protocol switch:
+            # answer that request (the last one parsed), then close.
+            self.upgraded = self.stop_reading = True
+            if self.queue:
+                self.queue[-1].keep_alive = False
+        except HttpParserCallbackError as exc:
+            ctx = exc.__context__
+            if isinstance(ctx, HTTPError):
+                self._framing_error(ctx)
+            else:
+                log.error("gofer.http: error in request parsing", exc_info=ctx)
+                self._framing_error(HTTPError(400, close=True))
+            return False
+        except HttpParserError as exc:
+            self._framing_error(HTTPError(400, str(exc) or "malformed request", close=True))
+            return False
+        cur = self.cur
+        if cur is None:
+            if self.url or self.headers:
+                return self._partial_head(n)
+        elif cur.chunked:
+            return self._chunked_guard(cur, n)
+        return True
+
+    def next_body_chunk(self, req: Request) -> bytes:
+        """The next piece of ``req``'s body (b"" at its end), reading as needed."""
+        while True:
+            chunks = req.chunks
+            if chunks:
+                return chunks.popleft()
+            if req.complete:
+                return b""
+            if req.error is not None:
+                raise req.error
+            if req.expect_continue:
+                req.expect_continue = False
+                self.out.append(CONTINUE)
+                self.flush()
+            if not self.fill() and req.error is None and not req.complete:
+                if self.error is not None:
+                    raise self.error
+                raise ClientDisconnected("the client closed the connection before sending the whole body")
+
+    def finish_body(self, req: Request) -> bool:
+        """After the response: read and drop the rest of ``req``'s body.
+
+        Returns False if the connection cannot be reused (body unread and too
+        large to drain, a 100-continue that was never answered, or an error).
+        """
+        if req.complete:
+            return req.error is None
+        if req.error is not None or req.expect_continue:
+            return False
+        remaining = req.content_length - req.received if req.content_length >= 0 else -1
+        if remaining < 0 or remaining > self.server.drain_limit:
+            return False
+        req.discard = True
+        req.chunks = None
+        while not req.complete:
+            if not self.fill():
+                return False
+        return req.error is None
+
+    # -- writing -----------------------------------------------------------------------
+    def flush(self) -> None:
+        out = self.out
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self.send(data)
+
+    def send(self, data: bytes | memoryview) -> None:
+        """Send all of ``data``, parking while the socket buffer is full."""
+        st = self.st
+        sock = self.sock
+        while True:
+            if st.writable:
+                try:
+                    n = sock.send(data)
+                except BlockingIOError:
+                    st.writable = False
+                    continue
+                except OSError as exc:
+                    raise PeerGone(exc) from None
+                if n == len(data):
+                    return
+                data = memoryview(data)[n:]
+                st.writable = False
+            self.progress += 1
+            wait_writable(st)
+
+    # -- the connection's life -----------------------------------------------------------
+    def run(self) -> None:
+        """Serve requests until the peer leaves, an error, a timeout or shutdown."""
+        server = self.server
+        try:
+            self._serve(server.dispatch)
+            if not self.eof:
+                self._linger()
+        except (PeerGone, ClientDisconnected):
+            pass
+        except Cancelled:
+            if self.timed_out and self.in_head:
+                self._try_send_now(self._error_bytes(HTTPError(408)))
+        except OSError as exc:
+            if exc.errno not in (errno.EBADF, errno.ECONNRESET, errno.EPIPE):
+                log.warning("gofer.http: connection from %s failed: %r", self.addr, exc)
+        finally:
+            self.close()
+
+    def _linger(self) -> None:
+        """Close gently: the client may still be sending (a body we refused).
+
+        Closing a socket with unread input sends RST, and the client may then
+        lose our response (a 413, say) before reading it. So: end our side,
+        and read and drop what comes for a short while (as nginx's
+        lingering close does), bounded in time and bytes.
+        """
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return
+        st = self.st
+        hub_now = st.poller.hub.now  # the clock of this connection's hub
+        deadline = hub_now() + _LINGER_SECONDS
+        dropped = 0
+        while dropped < _LINGER_BYTES:
+            try:
+                n = self.sock.recv_into(self.buf)
+            except BlockingIOError:
+                left = deadline - hub_now()
+                if left <= 0:
+                    return
+                try:
+                    wait_readable(st, left)
+                except TimeoutError:
+                    return
+                continue
+            except OSError:
+                return
+            if n == 0:
+                return
+            dropped += n
+
+    def _serve(self, dispatch: Any) -> None:
+        queue = self.queue
+        server = self.server
+        while True:
+            if not queue:
+                if self.error is not None:
+                    self.out.append(self._error_bytes(self.error))
+                    self.flush()
+                    return
+                if not self.keep or (server.draining and not self.in_head):
+                    if self.out:
+                        self.flush()
+                    return
+                if not self.fill() and not queue:
+                    if self.out:
+                        self.flush()
+                    if self.error is None:
+                        return
+                continue
+            req = queue[0]
+            if req.error is not None:
+                queue.popleft()
+                self.out.append(self._error_bytes(req.error))
+                self.flush()
+                return
+            dispatch(self, req)
+            queue.popleft()
+            if len(self.out) > 32:
+                self.flush()  # a long pipelined burst: do not buffer its responses
+            if server.access_log is not None:
+                self._log_access(req)
+            if not self.keep:
+                if self.out:
+                    self.flush()
+                return
+            if not req.complete and not self.finish_body(req):
+                self.keep = False
+            if self.no_keep:
+                self.keep = False
+
+    def phase(self) -> int:
+        """What the connection waits for now: APP (nothing), IDLE, HEAD, BODY or WRITE."""
+        st = self.st
+        if st.wwaiter is not None:
+            return WRITE
+        if st.rwaiter is not None:
+            return HEAD if self.in_head else (IDLE if self.cur is None else BODY)
+        return APP
+
+    def _log_access(self, req: Request) -> None:
+        try:
+            self.server.access_log(req, self.status, self.nbytes)  # type: ignore[misc]
+        except Exception:
+            log.exception("gofer.http: error in the access log function")
+
+    def want_close(self, req: Request) -> bool:
+        """Whether the response to ``req`` must say ``Connection: close``."""
+        return not req.keep_alive or self.no_keep or self.server.draining
+
+    def _error_bytes(self, err: HTTPError) -> bytes:
+        body = (err.message + "\n").encode("utf-8", "replace")
+        return b"".join((
+            status_line(err.status),
+            self.stamp.value,
+            b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+            % len(body),
+            body,
+        ))
+
+    def _try_send_now(self, data: bytes) -> None:
+        try:
+            self.sock.send(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.server._forget(self)
+        self.st.poller.unregister(self.st)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<gofer.http connection from {self.addr} phase={self.phase()}>"

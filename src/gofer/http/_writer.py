@@ -1,0 +1,258 @@
+"""Writing a response on a server connection: whole bodies and streamed ones.
+
+Both application interfaces end here. A whole body becomes one bytes object
+(status line, cached ``Server``/``Date`` stamp, headers, ``Content-Length``,
+body) appended to the connection's output, sent together with any other
+pipelined responses. A streamed body sends its head at once and then each
+piece as it is produced, with chunked framing on HTTP/1.1 when its length is
+unknown (close-delimited on HTTP/1.0).
+
+The framing decisions are made here, not by the application: ``HEAD`` and
+1xx/204/304 responses carry no body, ``Connection: close`` is added when
+the connection will end, HTTP/1.0 keep-alive is acknowledged, and
+application headers that would break the framing (``Content-Length`` on a
+whole body, ``Transfer-Encoding``, ``Connection``, ``Date``, ``Server``)
+are replaced by the server's own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from gofer.http._wire import LAST_CHUNK, ClientDisconnected, PeerGone, check_header
+
+if TYPE_CHECKING:
+    from gofer.http._conn import ServerConnection
+    from gofer.http._request import Request
+
+__all__ = ["HeaderBlock", "StreamWriter", "encode_header_list", "write_full", "write_stream"]
+
+log = logging.getLogger("gofer.http")
+
+_CLOSE = b"Connection: close\r\n"
+_KEEP = b"Connection: keep-alive\r\n"
+_CL_LINES = [b"Content-Length: %d\r\n" % n for n in range(2048)]
+
+# What a header means to the framing: 0 plain, 1 content-length, 2 dropped
+# (transfer-encoding, date, server), 3 connection.
+_KIND = {"content-length": 1, "transfer-encoding": 2, "date": 2, "server": 2, "connection": 3}
+_cache: dict[tuple[str, str], tuple[bytes, int]] = {}
+
+
+class HeaderBlock:
+    """Encoded application headers and what they imply for framing."""
+
+    __slots__ = ("close", "data", "length")
+
+    def __init__(self, data: bytes, length: int, close: bool) -> None:
+        self.data = data
+        self.length = length  # a Content-Length the application gave, or -1
+        self.close = close  # the application asked for Connection: close
+
+
+EMPTY = HeaderBlock(b"", -1, False)
+
+
+_blocks: dict[tuple[tuple[str, str], ...], HeaderBlock] = {}
+
+
+def encode_header_list(headers: Iterable[tuple[str, str]]) -> HeaderBlock:
+    """Encode ``(name, value)`` pairs (str), refusing CR/LF/NUL injection.
+
+    Applications send the same few header lists again and again, so whole
+    lists are cached (bounded) as well as single pairs.
+    """
+    try:
+        key = tuple(headers)
+        block = _blocks.get(key)
+    except TypeError:  # unhashable pairs (lists): encoded below, with a clear error if bad
+        key = None
+        block = None
+    if block is not None:
+        return block
+    block = _encode(key if key is not None else headers)
+    if key is not None and len(_blocks) < 512 and len(block.data) < 1024:
+        _blocks[key] = block
+    return block
+
+
+def _encode(headers: Iterable[tuple[str, str]]) -> HeaderBlock:
+    out = []
+    length = -1
+    close = False
+    cache = _cache
+    for pair in headers:
+        hit = cache.get(pair)
+        if hit is None:
+            name, value = pair
+            if not isinstance(name, str) or not isinstance(value, str):
+                if isinstance(value, int) and isinstance(name, str):
+                    value = str(value)
+                else:
+                    raise TypeError(f"header names and values must be str, not {pair!r}")
+            check_header(name, value)
+            kind = _KIND.get(name.lower(), 0)
+            hit = (f"{name}: {value}\r\n".encode("latin-1"), kind)
+            if len(cache) < 1024 and len(value) < 200:
+                cache[(name, value)] = hit
+        data, kind = hit
+        if not kind:
+            out.append(data)
+        elif kind == 1:
+            value = pair[1]
+            try:
+                length = int(value)
+            except ValueError:
+                raise ValueError(f"invalid Content-Length header value {value!r}") from None
+            if length < 0:
+                raise ValueError(f"invalid Content-Length header value {value!r}")
+        elif kind == 3:
+            close = close or "close" in pair[1].lower()
+    return HeaderBlock(b"".join(out), length, close)
+
+
+def _conn_line(conn: ServerConnection, req: Request, hb: HeaderBlock) -> bytes:
+    if hb.close or not req.keep_alive or conn.no_keep or conn.server.draining or not _drainable(conn, req):
+        conn.keep = False
+        return _CLOSE
+    if req.version == "1.0":
+        return _KEEP
+    return b""
+
+
+def _drainable(conn: ServerConnection, req: Request) -> bool:
+    """Whether the unread rest of ``req``'s body can be read and dropped after the response."""
+    if req.complete:
+        return True
+    if req.expect_continue or req.content_length < 0:
+        return False  # the client waits for 100 Continue, or the length is unknown
+    return req.content_length - req.received <= conn.server.drain_limit
+
+
+def write_full(conn: ServerConnection, req: Request, code: int, sline: bytes, hb: HeaderBlock, body: bytes) -> None:
+    """Queue a response with a whole body (sent with the next flush)."""
+    if req.keep_alive and req.complete and not conn.no_keep and not hb.close and req.version == "1.1":
+        cline = b""  # the common case, decided without a call
+    else:
+        cline = _conn_line(conn, req, hb)
+    n = len(body)
+    conn.status = code
+    conn.nbytes = n
+    if code < 200 or code == 204 or code == 304:
+        if code < 200:
+            raise ValueError(f"a handler cannot answer with an informational status ({code})")
+        # 204 and 304 have no body and no Content-Length.
+        conn.out.append(b"".join((sline, conn.stamp.value, hb.data, cline, b"\r\n")))
+        return
+    cl = _CL_LINES[n] if n < 2048 else b"Content-Length: %d\r\n" % n
+    if req.method == "HEAD":
+        body = b""
+    if n > 65536:
+        conn.out.append(b"".join((sline, conn.stamp.value, hb.data, cl, cline, b"\r\n")))
+        conn.out.append(body)
+    else:
+        conn.out.append(b"".join((sline, conn.stamp.value, hb.data, cl, cline, b"\r\n", body)))
+
+
+class StreamWriter:
+    """A response whose body is sent piece by piece (see the module docstring).
+
+    ``start()`` queues the head; ``write(piece)`` sends a piece now;
+    ``finish()`` ends the body (the last chunk goes out with the next flush).
+    If the application fails half-way, the connection is closed without the
+    last chunk so the client sees a truncated body, never a wrong one.
+    """
+
+    __slots__ = ("chunked", "conn", "head_only", "length", "req", "sent")
+
+    def __init__(self, conn: ServerConnection, req: Request, code: int, sline: bytes, hb: HeaderBlock) -> None:
+        self.conn = conn
+        self.req = req
+        self.length = length = hb.length
+        self.head_only = head_only = req.method == "HEAD" or code == 204 or code == 304
+        self.sent = 0
+        if code < 200:
+            raise ValueError(f"an application cannot answer with an informational status ({code})")
+        if head_only or length >= 0:
+            if code == 204 or code == 304 or length < 0:
+                framing = b""
+            else:
+                framing = _CL_LINES[length] if length < 2048 else b"Content-Length: %d\r\n" % length
+            self.chunked = False
+        elif req.version == "1.1":
+            framing = b"Transfer-Encoding: chunked\r\n"
+            self.chunked = True
+        else:
+            framing = b""
+            self.chunked = False
+            conn.keep = False  # HTTP/1.0: the end of the body is the end of the connection
+        cline = _conn_line(conn, req, hb) if conn.keep else _CLOSE
+        conn.status = code
+        conn.nbytes = 0
+        conn.out.append(b"".join((sline, conn.stamp.value, hb.data, framing, cline, b"\r\n")))
+
+    def write(self, piece: Any) -> None:
+        if not isinstance(piece, bytes | bytearray | memoryview):
+            if isinstance(piece, str):
+                piece = piece.encode("utf-8")
+            else:
+                raise TypeError(f"a response body must be bytes or str, not {type(piece).__name__}")
+        if not piece or self.head_only:
+            return
+        conn = self.conn
+        self.sent += len(piece)
+        conn.nbytes = self.sent
+        if 0 <= self.length < self.sent:
+            conn.keep = False
+            raise ValueError(f"the response is longer than its Content-Length {self.length}")
+        out = conn.out
+        if self.chunked:
+            out.append(b"%x\r\n" % len(piece))
+            out.append(bytes(piece))
+            out.append(b"\r\n")
+        else:
+            out.append(bytes(piece))
+        conn.flush()
+
+    def finish(self) -> None:
+        if self.head_only:
+            return
+        if self.chunked:
+            self.conn.out.append(LAST_CHUNK)
+        elif 0 <= self.length != self.sent:
+            log.error(
+                "gofer.http: response to %s %s declared Content-Length %d but sent %d bytes",
+                self.req.method, self.req.target, self.length, self.sent,
+            )
+            self.conn.keep = False
+
+
+def write_stream(
+    conn: ServerConnection, req: Request, code: int, sline: bytes, hb: HeaderBlock, body: Iterable[Any]
+) -> None:
+    """Send a head now, then each piece of ``body`` as it comes."""
+    try:
+        w = StreamWriter(conn, req, code, sline, hb)
+        if w.head_only:
+            return
+        for piece in body:
+            w.write(piece)
+        w.finish()
+    except (PeerGone, ClientDisconnected):
+        raise
+    except Exception:
+        log.exception("gofer.http: error while streaming the response to %s %s", req.method, req.target)
+        conn.keep = False
+    finally:
+        _close_iter(body)
+
+
+def _close_iter(body: Any) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("gofer.http: error closing the response body")

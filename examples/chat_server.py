@@ -59,7 +59,8 @@ def session(stream: net.Stream, joins: gofer.Chan[Client], leaves: gofer.Chan[Cl
         name = stream.readline().strip().decode(errors="replace") or "anonymous"
         client = Client(name, stream)
         writer = gofer.go(client.writer)
-        joins.send(client)
+        joins.send(client)  # a rendezvous: the broker has the client now
+        client.outbox.send(f"* welcome, {name}\n".encode())
         try:
             for line in stream:
                 if not line.endswith(b"\n"):

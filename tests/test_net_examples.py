@@ -78,8 +78,12 @@ def test_chat_server(start: object) -> None:
     a_in, b_in = ann.makefile("rb"), bob.makefile("rb")
     assert a_in.readline() == b"name?\n"
     ann.sendall(b"ann\n")
+    # The welcome comes once the broker has ann: only then may bob join, or
+    # ann could miss "bob joined" (the two names may arrive in one poll).
+    assert a_in.readline() == b"* welcome, ann\n"
     assert b_in.readline() == b"name?\n"
     bob.sendall(b"bob\n")
+    assert b_in.readline() == b"* welcome, bob\n"
     assert a_in.readline() == b"* bob joined\n"
     ann.sendall(b"hi bob\n")
     assert b_in.readline() == b"ann: hi bob\n"

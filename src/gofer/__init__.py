@@ -40,7 +40,7 @@ __version__ = "0.1.0"
 
 # Submodules imported on first use (gofer.net, gofer.socket...): they pull in
 # the stdlib's socket and ssl modules, which a program may never need.
-_LAZY_SUBMODULES = {"dns", "http", "net", "socket", "ssl"}
+_LAZY_SUBMODULES = {"aio", "dns", "http", "net", "socket", "ssl"}
 
 
 def __getattr__(name: str) -> Any:

@@ -3,11 +3,11 @@
 The accept loop runs in the coroutine that calls ``serve_forever()``; every
 connection gets its own coroutine, which closes the connection when the
 handler returns. A handler's exception is logged (logger ``gofer.net``) and
-ends only its connection. Running out of file descriptors (``EMFILE``,
-``ENFILE``) or kernel memory on ``accept`` does not stop the server: it logs,
-sleeps with exponential back-off (10 ms up to 1 s) and tries again, so it
-neither crashes nor spins; errors from a client that vanished before
-``accept`` (``ECONNABORTED``...) are skipped.
+ends only its connection. An ``accept`` error is handled by the listener
+path's policy (:class:`gofer._listen.AcceptPolicy`): running out of file
+descriptors or kernel memory backs off (10 ms up to 1 s, logged at most once
+a second) so the server neither crashes nor spins; errors from a client that
+vanished before ``accept`` are skipped.
 
 Stopping: ``shutdown(grace)`` closes the listener (no new connections),
 waits up to ``grace`` seconds for the running handlers, then cancels the
@@ -17,7 +17,6 @@ any thread or a signal handler and returns at once.
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import signal
@@ -27,16 +26,16 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from gofer import _listen
+from gofer import socket as gsocket
 from gofer._park import _current_tasklike, park, sleep
 from gofer._stream import Stream
 from gofer._task import Task, current, go
 
-__all__ = ["Server"]
+__all__ = ["Server", "worker_body"]
 
 log = logging.getLogger("gofer.net")
 
-_BACKOFF_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-_SKIP_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR, errno.ENETDOWN, errno.EHOSTUNREACH}
 
 
 class _Flag:
@@ -100,18 +99,17 @@ class Server:
         raw: bool = False,
         handshake_timeout: float | None = 30.0,
     ) -> None:
-        from gofer import net
-        from gofer import socket as gsocket
-
         if not callable(handler):
             raise TypeError(f"the handler must be callable, not {type(handler).__name__}")
         self._unlink: str | None = None
         if isinstance(where, gsocket.socket):
             self.sock = where
-        elif isinstance(where, _stdsocket.socket):
-            self.sock = gsocket.socket(where.family, where.type, where.proto, fileno=where.detach())
         else:
-            self.sock, self._unlink = net.listen_socket(where, backlog=backlog, reuse_port=reuse_port)
+            if not isinstance(where, _stdsocket.socket):
+                where, self._unlink = _listen.bind(
+                    where, backlog=backlog, reuse_port=reuse_port, getaddrinfo=gsocket.getaddrinfo
+                )
+            self.sock = gsocket.socket(where.family, where.type, where.proto, fileno=where.detach())
         self.address: Any = self.sock.getsockname()
         self.handler = handler
         self.ssl = ssl
@@ -160,22 +158,18 @@ class Server:
 
     def _accept_loop(self) -> None:
         accept = self.sock.accept
-        backoff = 0.0
+        policy = _listen.AcceptPolicy(log, "gofer.net", self._hub.now)
         while self._state == "serving":
             try:
                 conn, addr = accept()
             except OSError as exc:
                 if self._state != "serving":
                     return  # the listener was closed by a stop
-                if exc.errno in _BACKOFF_ERRNOS:
-                    backoff = min(1.0, max(0.01, backoff * 2))
-                    log.warning("gofer.net: accept() failed (%s); retrying in %.2fs", exc, backoff)
-                    sleep(backoff)
-                    continue
-                if exc.errno in _SKIP_ERRNOS:
-                    continue
-                raise
-            backoff = 0.0
+                delay = policy.failed(exc)
+                if delay:
+                    sleep(delay)
+                continue
+            policy.succeeded()
             t = go(self._run_conn, conn, addr)
             self._tasks[t] = conn
             t.add_done_callback(self._conn_done)
@@ -192,11 +186,7 @@ class Server:
     def _run_conn(self, sock: Any, addr: Any) -> None:
         conn: Any = sock
         try:
-            if sock.family != _stdsocket.AF_UNIX:  # AF_UNIX has no Nagle to turn off
-                try:
-                    sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
-                except OSError:
-                    pass
+            _listen.set_nodelay(sock)
             if self.ssl is not None:
                 from gofer import ssl as gssl
 
@@ -334,3 +324,15 @@ class Server:
     def __repr__(self) -> str:
         return f"<gofer.net.Server {self.address!r} {self._state} connections={len(self._tasks)}>"
 
+
+def worker_body(handler: Callable[[Any], Any], *, grace: float | None, ssl: Any, raw: bool) -> Callable[..., None]:
+    """What a ``serve(workers=N)`` worker runs: a :class:`Server` on the listener it is given."""
+
+    def body(sock: _stdsocket.socket, ready: Callable[[], None]) -> None:
+        from gofer._task import run
+
+        srv = Server(sock, handler, ssl=ssl, raw=raw)
+        ready()
+        run(srv.serve_forever, grace=grace, handle_signals=True)
+
+    return body

@@ -20,11 +20,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket as _stdsocket
-import stat
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
+from gofer import _listen
 from gofer import socket as gsocket
 from gofer._serve import Server
 from gofer._stream import IncompleteReadError, LimitOverrunError, Stream
@@ -43,67 +43,12 @@ __all__ = [
     "serve",
 ]
 
-DEFAULT_BACKLOG = 1024
-
-
-def parse_address(addr: Any) -> tuple[int, Any]:
-    """``(family, sockaddr)`` for an address in any accepted form.
-
-    The host of an internet address is left unresolved (``family`` is
-    ``AF_UNSPEC`` for a host name). Raises ``ValueError`` naming the problem.
-    """
-    if isinstance(addr, tuple):
-        if len(addr) < 2 or not isinstance(addr[1], int):
-            raise ValueError(f"an internet address is (host, port), not {addr!r}")
-        host = addr[0] or ""
-        return _host_family(host), (host, *addr[1:])
-    if isinstance(addr, os.PathLike):
-        addr = os.fspath(addr)
-    if not isinstance(addr, str):
-        raise TypeError(f"an address is (host, port), 'host:port' or 'unix:/path', not {type(addr).__name__}")
-    if addr.startswith("unix:"):
-        path = addr[5:]
-        if not path:
-            raise ValueError("'unix:' needs a path, e.g. 'unix:/tmp/app.sock'")
-        return _stdsocket.AF_UNIX, ("\0" + path[1:]) if path.startswith("@") else path
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"expected 'host:port', ':port' or 'unix:/path', not {addr!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"write IPv6 addresses in brackets, e.g. '[::1]:8000', not {addr!r}")
-    p = int(port)
-    if p > 65535:
-        raise ValueError(f"port {p} is out of range (0-65535) in {addr!r}")
-    return _host_family(host), (host, p)
-
-
-def _host_family(host: str) -> int:
-    if host and ":" in host:
-        return _stdsocket.AF_INET6
-    if not host or _is_ipv4(host):
-        return _stdsocket.AF_INET
-    return _stdsocket.AF_UNSPEC
-
-
-def _is_ipv4(host: str) -> bool:
-    try:
-        _stdsocket.inet_pton(_stdsocket.AF_INET, host)
-    except OSError:
-        return False
-    return True
+DEFAULT_BACKLOG = _listen.DEFAULT_BACKLOG
+parse_address = _listen.parse_address
 
 
 def _resolve(addr: Any, socktype: int, passive: bool) -> tuple[int, Any]:
-    family, sa = parse_address(addr)
-    if family == _stdsocket.AF_UNIX or (family != _stdsocket.AF_UNSPEC and sa[0]):
-        return family, sa
-    if not sa[0] and passive:
-        return _stdsocket.AF_INET, ("0.0.0.0", sa[1])
-    flags = _stdsocket.AI_PASSIVE if passive else 0
-    infos = gsocket.getaddrinfo(sa[0] or None, sa[1], family, socktype, 0, flags)
-    return infos[0][0], infos[0][4]
+    return _listen.resolve(addr, socktype, passive=passive, getaddrinfo=gsocket.getaddrinfo)
 
 
 # -- stream sockets --------------------------------------------------------------
@@ -133,8 +78,7 @@ class Listener:
     def accept(self) -> tuple[Stream, Any]:
         conn: Any
         conn, addr = self.sock.accept()
-        if conn.family != _stdsocket.AF_UNIX:
-            _nodelay(conn)
+        _listen.set_nodelay(conn)
         if self.ssl is not None:
             from gofer import ssl as gssl
 
@@ -162,36 +106,10 @@ class Listener:
         return f"<gofer.net.Listener {self.sock!r}>"
 
 
-def _nodelay(sock: Any) -> None:
-    with contextlib.suppress(OSError):
-        sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
-
-
 def listen_socket(addr: Any, *, backlog: int = DEFAULT_BACKLOG, reuse_port: bool = False) -> tuple[gsocket.socket, str | None]:
     """A bound, listening gofer socket for ``addr`` (and a Unix path to remove later)."""
-    family, sa = _resolve(addr, _stdsocket.SOCK_STREAM, passive=True)
-    if family == _stdsocket.AF_UNIX:
-        path = sa if not sa.startswith("\0") else None
-        if path:
-            _remove_stale_socket(path)
-        sock = gsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
-        try:
-            sock.bind(sa)
-            sock.listen(backlog)
-        except BaseException:
-            sock.close()
-            raise
-        return sock, path
-    return gsocket.create_server(sa, family=family, backlog=backlog, reuse_port=reuse_port), None
-
-
-def _remove_stale_socket(path: str) -> None:
-    # A socket file left by a previous run would make bind() fail; other files are kept.
-    try:
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
+    sock, path = _listen.bind(addr, backlog=backlog, reuse_port=reuse_port, getaddrinfo=gsocket.getaddrinfo)
+    return gsocket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach()), path
 
 
 def listen(addr: Any, *, backlog: int = DEFAULT_BACKLOG, reuse_port: bool = False, ssl: Any = None) -> Listener:
@@ -242,41 +160,84 @@ def _connect_plain(family: int, sa: Any, timeout: float | None) -> Stream:
             raise
     else:
         sock = gsocket.create_connection(sa, timeout=timeout)
-        _nodelay(sock)
+        _listen.set_nodelay(sock)
     return Stream(sock)
 
 
 # -- datagram sockets --------------------------------------------------------------
 
 
+class _UnixDatagramSocket(gsocket.socket):
+    """A gofer datagram socket bound to a Unix path: ``close()`` removes the file.
+
+    Only the file this socket created is removed (same device and inode), so
+    a file another process bound at the same path since is left alone; a
+    ``dup()`` of it leaves the file to the original.
+    """
+
+    __slots__ = ("_bound",)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        self._bound: tuple[str, int, int] | None = None
+        super().__init__(*args, **kw)
+
+    def _bind_path(self, path: str) -> None:
+        _listen.remove_stale_socket(path)
+        self.bind(path)
+        st = os.stat(path)
+        self._bound = (os.path.abspath(path), st.st_dev, st.st_ino)
+
+    def _real_close(self, *args: Any) -> None:
+        super()._real_close(*args)
+        bound, self._bound = self._bound, None
+        if bound is not None:
+            path, dev, ino = bound
+            with contextlib.suppress(OSError):
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) == (dev, ino):
+                    os.unlink(path)
+
+
+def _datagram_socket(family: int, local: Any) -> gsocket.socket:
+    """A datagram socket of ``family``, bound to ``local`` (a sockaddr) unless None."""
+    if family == _stdsocket.AF_UNIX and isinstance(local, str) and not local.startswith("\0"):
+        usock = _UnixDatagramSocket(family, _stdsocket.SOCK_DGRAM)
+        try:
+            usock._bind_path(local)
+        except BaseException:
+            usock.close()
+            raise
+        return usock
+    sock = gsocket.socket(family, _stdsocket.SOCK_DGRAM)
+    if local is not None:
+        try:
+            sock.bind(local)
+        except BaseException:
+            sock.close()
+            raise
+    return sock
+
+
 def listen_datagram(addr: Any) -> gsocket.socket:
     """A datagram socket bound to ``addr`` (UDP, or a Unix datagram socket).
 
     Use ``recvfrom``/``sendto`` on it (cooperative, like every gofer socket).
+    A Unix socket file is removed on ``close()`` (and a stale one left by an
+    earlier run is replaced).
     """
     family, sa = _resolve(addr, _stdsocket.SOCK_DGRAM, passive=True)
-    sock = gsocket.socket(family, _stdsocket.SOCK_DGRAM)
-    try:
-        if family == _stdsocket.AF_UNIX and not sa.startswith("\0"):
-            _remove_stale_socket(sa)
-        sock.bind(sa)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return _datagram_socket(family, sa)
 
 
 def connect_datagram(addr: Any, *, local: Any = None) -> gsocket.socket:
     """A datagram socket connected to ``addr`` (``send``/``recv`` talk to it only).
 
     ``local`` binds the local end first (needed for a Unix datagram socket
-    that expects replies).
+    that expects replies); its Unix socket file is removed on ``close()``.
     """
     family, sa = _resolve(addr, _stdsocket.SOCK_DGRAM, passive=False)
-    sock = gsocket.socket(family, _stdsocket.SOCK_DGRAM)
+    sock = _datagram_socket(family, None if local is None else parse_address(local)[1])
     try:
-        if local is not None:
-            sock.bind(parse_address(local)[1])
         sock.connect(sa)
     except BaseException:
         sock.close()
@@ -310,8 +271,10 @@ def serve(
     ``ready(address)`` is called once the port is bound.
 
     ``workers=N`` (N > 1) forks N worker processes that share the port
-    (``SO_REUSEPORT`` on Linux, else one inherited socket) and
-    supervises them: a worker that dies is replaced, signals are forwarded.
+    (one ``SO_REUSEPORT`` listener each on Linux, else one inherited socket)
+    and supervises them: a worker that dies is replaced, SIGTERM and SIGINT
+    are forwarded, SIGHUP starts fresh workers and then retires the old
+    ones (see :mod:`gofer._workers`).
     Call it from the main program, not inside ``gofer.run()``;
     ``worker_init()`` runs first in each worker.
     """
@@ -323,8 +286,8 @@ def serve(
             ready(srv.address)
         srv.serve_forever(grace=grace, handle_signals=handle_signals)
         return
+    from gofer._serve import worker_body
     from gofer._workers import Supervisor
 
-    Supervisor(
-        addr, handler, workers, grace=grace, backlog=backlog, ssl=ssl, raw=raw, worker_init=worker_init
-    ).run(ready=ready)
+    body = worker_body(handler, grace=grace, ssl=ssl, raw=raw)
+    Supervisor(addr, workers, body, grace=grace, backlog=backlog, worker_init=worker_init).run(ready=ready)

@@ -1,15 +1,20 @@
 """``gofer serve module:app``: run a WSGI application or native handler.
 
-A master process binds the listening socket and forks ``--workers``
-processes that each import the application and serve the shared socket on
-their own hub (one coroutine per connection). The master only supervises:
-it restarts a worker that dies, and
+The pre-fork supervisor of :mod:`gofer._workers` (the one ``net.serve``
+uses) binds the listeners and forks ``--workers`` processes that each
+import the application and serve their own ``SO_REUSEPORT`` listener (on
+Linux; one shared socket elsewhere) on their own hub, one coroutine per
+connection. The supervisor restarts a worker that dies, and
 
-* SIGTERM / SIGINT: graceful shutdown (workers finish requests in progress,
-  for up to ``--graceful-timeout`` seconds, then are killed);
+* SIGTERM / SIGINT: graceful shutdown: the listeners close at once, requests
+  in progress finish (for up to ``--graceful-timeout`` seconds, then the
+  workers are killed);
 * SIGHUP: graceful reload: new workers (importing the application afresh)
-  start on the same socket, then the old ones are shut down gracefully, so
-  no connection is refused.
+  start on the same listeners and, once all are ready, the old ones are
+  shut down gracefully, so no connection is lost.
+
+``--certfile``/``--keyfile`` serve HTTPS (``--ca-certs``: require client
+certificates signed by those CAs; ``--ssl-ciphers``: an OpenSSL cipher list).
 
 Flags follow gunicorn and uvicorn where they overlap (``--bind``,
 ``--workers``, ``--interface``, ``--timeout-keep-alive``, ``--access-log``).
@@ -18,15 +23,18 @@ Flags follow gunicorn and uvicorn where they overlap (``--bind``,
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import inspect
 import logging
 import os
 import signal
+import socket
 import sys
-import time
+from collections.abc import Callable
 from typing import Any
 
+from gofer._workers import Supervisor
 from gofer.http._wire import Limits
 
 __all__ = ["load_app", "main"]
@@ -72,7 +80,8 @@ def detect_interface(app: Any) -> str:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gofer serve", description="Serve a WSGI application or a gofer native handler.")
     ap.add_argument("app", help="the application, as module:attribute")
-    ap.add_argument("-b", "--bind", default="127.0.0.1:8000", help="address to listen on, HOST:PORT (default: %(default)s)")
+    ap.add_argument("-b", "--bind", default="127.0.0.1:8000",
+                    help="address to listen on, HOST:PORT or unix:/PATH (default: %(default)s)")
     ap.add_argument("-w", "--workers", type=int, default=1,
                     help="worker processes; 0: one per CPU core (default: %(default)s)")
     ap.add_argument("-i", "--interface", choices=("auto", "wsgi", "native"), default="auto",
@@ -91,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--access-log", action="store_true", help="log every request (logger gofer.access, to stderr)")
     ap.add_argument("--no-server-header", action="store_true", help="do not send a Server header")
     ap.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    ap.add_argument("--certfile", help="serve HTTPS with this certificate (PEM, chain included)")
+    ap.add_argument("--keyfile", help="the certificate's private key (PEM; default: in --certfile)")
+    ap.add_argument("--ca-certs", help="require client certificates signed by these CAs (PEM)")
+    ap.add_argument("--ssl-ciphers", help="OpenSSL cipher list for TLS 1.2 (default: the stdlib's)")
     return ap
 
 
@@ -123,8 +136,14 @@ def _access_logger() -> Any:
 # -- worker --------------------------------------------------------------------------
 
 
-def run_worker(args: argparse.Namespace, lsock: Any) -> None:
-    """A worker process: import the app, serve ``lsock`` until SIGTERM/SIGINT."""
+def run_worker(args: argparse.Namespace, ssl_ctx: Any, lsock: socket.socket, ready: Callable[[], None]) -> None:
+    """A worker process: import the app, serve ``lsock`` until SIGTERM/SIGINT.
+
+    On the signal the listener is closed at once (with the supervisor's copy
+    closed too, the port refuses new connections), requests in progress
+    finish and are answered with ``Connection: close``, for up to
+    ``--graceful-timeout`` seconds.
+    """
     import gofer
     from gofer.http.server import Server
 
@@ -136,6 +155,7 @@ def run_worker(args: argparse.Namespace, lsock: Any) -> None:
         limits=limits_from(args),
         server_header=None if args.no_server_header else "gofer",
         access_log=_access_logger() if args.access_log else None,
+        ssl=ssl_ctx,
     )
     server.multiprocess = args.workers > 1
 
@@ -147,119 +167,38 @@ def run_worker(args: argparse.Namespace, lsock: Any) -> None:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        server.serve_socket(lsock)
+        try:
+            server.serve_socket(lsock)
+        finally:
+            lsock.close()
         server.shutdown(args.graceful_timeout)
 
     log.info("gofer worker %d serving %s (%s interface)", os.getpid(), args.app, interface)
+    ready()
     gofer.run(main)
 
 
-# -- master --------------------------------------------------------------------------
+def tls_context(args: argparse.Namespace) -> Any:
+    """The server SSLContext that --certfile/--keyfile/--ca-certs/--ssl-ciphers ask for, or None."""
+    if args.certfile is None:
+        if args.keyfile or args.ca_certs or args.ssl_ciphers:
+            raise SystemExit("gofer serve: --keyfile, --ca-certs and --ssl-ciphers need --certfile")
+        return None
+    import ssl
 
+    from gofer.http._tls import server_context
 
-class Master:
-    """Forks and supervises workers (see the module docstring)."""
-
-    def __init__(self, args: argparse.Namespace, lsock: Any) -> None:
-        self.args = args
-        self.lsock = lsock
-        self.workers: dict[int, float] = {}  # pid -> start time
-        self.retiring: dict[int, float] = {}  # pid -> kill deadline
-        self.stopping = False
-        self.reload = False
-        self.exit_code = 0
-
-    def spawn(self) -> int:
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
-                    signal.signal(s, signal.SIG_DFL)
-                run_worker(self.args, self.lsock)
-            except SystemExit as exc:
-                if exc.code:
-                    print(exc.code, file=sys.stderr)
-                code = 3
-            except BaseException:
-                log.exception("gofer worker %d failed", os.getpid())
-                code = 1
-            finally:
-                os._exit(code)
-        self.workers[pid] = time.monotonic()
-        return pid
-
-    def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_hup)
-        for _ in range(self.args.workers):
-            self.spawn()
-        failures = 0
-        while True:
-            if self.stopping:
-                deadline = time.monotonic() + self.args.graceful_timeout
-                for pid in list(self.workers):
-                    self.retiring[pid] = deadline
-                    self.workers.pop(pid)
-                    _kill(pid, signal.SIGTERM)
-            if self.reload:
-                self.reload = False
-                log.info("gofer serve: reloading workers")
-                old = list(self.workers)
-                for _ in range(self.args.workers):
-                    self.spawn()
-                for pid in old:
-                    self.workers.pop(pid, None)
-                    self.retiring[pid] = time.monotonic() + self.args.graceful_timeout
-                    _kill(pid, signal.SIGTERM)
-            now = time.monotonic()
-            for pid, deadline in list(self.retiring.items()):
-                if now > deadline:
-                    _kill(pid, signal.SIGKILL)
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                pid, status = 0, 0
-                if self.stopping:
-                    return self.exit_code
-            if pid:
-                self.retiring.pop(pid, None)
-                if pid in self.workers:
-                    started = self.workers.pop(pid)
-                    code = os.waitstatus_to_exitcode(status)
-                    log.error("gofer serve: worker %d exited with %s", pid, code)
-                    if code == 3:
-                        # The application cannot be loaded: stop, do not respawn.
-                        self.exit_code = 3
-                        self.stopping = True
-                        continue
-                    failures = failures + 1 if time.monotonic() - started < 1 else 0
-                    if failures > 5:
-                        log.error("gofer serve: workers keep failing at start; giving up")
-                        self.exit_code = 1
-                        self.stopping = True
-                        continue
-                    if not self.stopping:
-                        self.spawn()
-                continue
-            if self.stopping and not self.retiring and not self.workers:
-                return self.exit_code
-            time.sleep(0.05)
-
-    def _on_stop(self, signum: int, frame: Any) -> None:
-        self.stopping = True
-
-    def _on_hup(self, signum: int, frame: Any) -> None:
-        self.reload = True
-
-
-def _kill(pid: int, sig: int) -> None:
     try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
+        return server_context(args.certfile, args.keyfile, ca_certs=args.ca_certs, ciphers=args.ssl_ciphers)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise SystemExit(f"gofer serve: cannot set up TLS: {exc}") from None
+
+
+def _describe_address(address: Any, tls: bool) -> str:
+    if isinstance(address, tuple):
+        host = f"[{address[0]}]" if ":" in address[0] else address[0]
+        return f"{'https' if tls else 'http'}://{host}:{address[1]}"
+    return f"unix:{address}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,15 +208,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 0:
         raise SystemExit("gofer serve: --workers must be 0 (one per core) or more")
     logging.basicConfig(level=args.log_level.upper(), format="[%(asctime)s] %(process)d %(levelname)s %(name)s: %(message)s")
-    from gofer.http.server import listen
-
+    ssl_ctx = tls_context(args)
+    sup = Supervisor(
+        args.bind,
+        args.workers,
+        functools.partial(run_worker, args, ssl_ctx),
+        grace=args.graceful_timeout,
+        backlog=args.backlog,
+        log=log,
+    )
     try:
-        lsock = listen(args.bind, backlog=args.backlog)
+        sup.bind()
     except (OSError, ValueError) as exc:
         raise SystemExit(f"gofer serve: cannot listen on {args.bind}: {exc}") from None
-    host, port = lsock.getsockname()[:2]
-    log.info("gofer serve: listening on http://%s:%d with %d worker(s)", host, port, args.workers)
-    try:
-        return Master(args, lsock).run()
-    finally:
-        lsock.close()
+    log.info(
+        "gofer serve: listening on %s with %d worker(s)", _describe_address(sup.address, ssl_ctx is not None), args.workers
+    )
+    return sup.run()

@@ -19,12 +19,12 @@ once, lets requests in progress finish (their responses say
 
 from __future__ import annotations
 
-import errno
 import logging
 import socket
 from collections.abc import Callable
 from typing import Any
 
+from gofer import _listen
 from gofer._hub import get_hub
 from gofer._task import Cancelled, _current_tasklike, go, park, sleep, wait_readable
 from gofer.http._conn import APP, BODY, HEAD, IDLE, WRITE, ServerConnection
@@ -36,42 +36,22 @@ __all__ = ["Server", "listen", "serve"]
 log = logging.getLogger("gofer.http")
 
 
+# How long shutdown() waits for a request on an idle keep-alive connection
+# before closing it (a client may have sent one just before the close).
+_DRAIN_IDLE = 0.5
+
+
 class _Stop(Exception):
     """Wakes an accept loop whose listener is being closed."""
 
 
-def listen(addr: tuple[str, int] | str, backlog: int = 1024, reuse_port: bool = False) -> socket.socket:
-    """A non-blocking listening TCP socket on ``addr`` (``(host, port)`` or ``"host:port"``)."""
-    host, port = parse_addr(addr)
-    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, _, _, _, sockaddr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(sockaddr)
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+def listen(addr: Any, backlog: int = 1024, reuse_port: bool = False) -> socket.socket:
+    """A non-blocking listening socket on ``addr`` (``(host, port)``, ``"host:port"``, ``"unix:/path"``).
 
-
-def parse_addr(addr: tuple[str, int] | str) -> tuple[str, int]:
-    """``"host:port"``, ``":port"`` or ``(host, port)`` as ``(host, port)``."""
-    if isinstance(addr, tuple):
-        host, port = addr
-    else:
-        host, sep, p = addr.rpartition(":")
-        if not sep or not p.isdigit():
-            raise ValueError(f"an address must look like 'host:port', not {addr!r}")
-        port = int(p)
-        host = host.strip("[]")
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"invalid port {port!r}")
-    return host, port
+    The address grammar is :func:`gofer.net.parse_address`'s (one listener
+    path for all of gofer).
+    """
+    return _listen.bind(addr, backlog=backlog, reuse_port=reuse_port)[0]
 
 
 class Server:
@@ -84,6 +64,9 @@ class Server:
     ``interface``: ``"native"`` (``handler(request) -> response``) or
     ``"wsgi"`` (PEP 3333). ``limits``: a :class:`~gofer.http.Limits`.
     ``access_log``: a callable ``(request, status, nbytes)`` or None.
+    ``ssl``: a server ``ssl.SSLContext`` to serve HTTPS (for example
+    ``gofer.ssl.server_context(cert, key, alpn=["http/1.1"])``); each
+    handshake runs in its connection's coroutine within the header timeout.
     """
 
     def __init__(
@@ -95,8 +78,10 @@ class Server:
         server_header: str | None = "gofer",
         drain_limit: int = 65536,
         access_log: Callable[[Request, int, int], None] | None = None,
+        ssl: Any = None,
     ) -> None:
         self.limits = limits if limits is not None else Limits()
+        self.ssl = ssl  # a server SSLContext: serve HTTPS (see gofer.http._tls)
         self.stamp = Stamp(server_header.encode("latin-1") if server_header else b"")
         self.drain_limit = drain_limit
         self.access_log = access_log
@@ -173,16 +158,18 @@ class Server:
             # itself through the kernel's I/O state.
             if hasattr(sock, "cipher"):
                 sock.close()
-                raise TypeError("gofer.http serves plain TCP; terminate TLS in front of it")
+                raise TypeError("give gofer.http the plain accepted socket; Server(ssl=context) does the TLS")
             sock = socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
         sock.setblocking(False)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass  # not TCP (a Unix socket)
+        _listen.set_nodelay(sock)
         me = _current_tasklike()
         st = me._hub.poller.register(sock.fileno())
         st.label = "http connection"
+        if self.ssl is not None:
+            tls = _tls_handshake(self, sock, st)
+            if tls is None:
+                return
+            sock = tls  # a TLSSocket has the face a connection needs
         conn = ServerConnection(self, sock, addr if addr is not None else _peer(sock), st)
         conn.task = getattr(me, "task", None)
         conn.no_keep = self.draining
@@ -208,6 +195,7 @@ class Server:
         self._listeners.append(entry)
         self._start_timer()
         handle = self.handle_connection
+        policy = _listen.AcceptPolicy(log, "gofer.http", hub.now)
         try:
             while not self.draining:
                 try:
@@ -217,13 +205,11 @@ class Server:
                     wait_readable(st)
                     continue
                 except OSError as exc:
-                    if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                        log.error("gofer.http: accept failed (%s); pausing for 0.1s", exc)
-                        sleep(0.1)
-                        continue
-                    if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
-                        continue
-                    raise
+                    delay = policy.failed(exc)  # raises what is not an accept hiccup
+                    if delay:
+                        sleep(delay)
+                    continue
+                policy.succeeded()
                 go(handle, sock, addr)
         except _Stop:
             pass
@@ -251,9 +237,11 @@ class Server:
             c.no_keep = True
         for _lsock, st in list(self._listeners):
             st.poller.unregister(st, _Stop())
-        for c in list(self.conns):
-            if c.phase() == IDLE and c.task is not None:
-                c.task.cancel()
+        if any(c.phase() == IDLE for c in self.conns):
+            # A request may be on its way on an idle keep-alive connection:
+            # one that arrives within the drain window is served (with
+            # Connection: close); the connections still idle then are closed.
+            get_hub().call_later(min(_DRAIN_IDLE, grace), self._close_idle)
         try:
             if self.conns:
                 self._wait_idle(grace)
@@ -268,6 +256,11 @@ class Server:
             self._timer.cancel()
             self._timer = None
 
+    def _close_idle(self) -> None:
+        for c in list(self.conns):
+            if c.phase() == IDLE and c.task is not None and not _input_waiting(c.sock):
+                c.task.cancel()
+
     def _wait_idle(self, timeout: float | None) -> None:
         while self.conns:
             self._idle_waiters.append(_current_tasklike())
@@ -281,6 +274,31 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<gofer.http.Server {self.interface} connections={len(self.conns)}>"
+
+
+def _input_waiting(sock: Any) -> bool:
+    """Whether bytes (a request) wait unread on an idle connection's socket."""
+    try:
+        return bool(socket.socket.recv(sock.tls if hasattr(sock, "tls") else sock, 1, socket.MSG_PEEK))
+    except OSError:
+        return False
+
+
+def _tls_handshake(server: Server, sock: socket.socket, st: Any) -> Any:
+    """The TLS side of an accepted connection, or None (closed) if the handshake failed."""
+    from gofer.http._tls import handshake
+
+    tls = None
+    try:
+        tls = server.ssl.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return handshake(tls, st, server.limits.header_timeout)
+    except BaseException as exc:
+        st.poller.unregister(st)
+        (tls or sock).close()
+        if isinstance(exc, OSError | TimeoutError):  # ssl.SSLError is an OSError
+            log.debug("gofer.http: TLS handshake with %s failed: %r", _peer(sock), exc)
+            return None
+        raise
 
 
 def _peer(sock: socket.socket) -> Any:
@@ -308,12 +326,14 @@ def serve(
     *,
     interface: str = "native",
     limits: Limits | None = None,
+    ssl: Any = None,
 ) -> None:
     """Serve ``app`` on ``addr`` in the current coroutine until cancelled.
 
-    Cancelling the caller shuts the server down without grace.
+    ``ssl``: a server ``ssl.SSLContext`` to serve HTTPS. Cancelling the
+    caller shuts the server down without grace.
     """
-    server = Server(app, interface=interface, limits=limits)
+    server = Server(app, interface=interface, limits=limits, ssl=ssl)
     try:
         server.serve(addr)
     except Cancelled:

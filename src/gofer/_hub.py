@@ -33,7 +33,7 @@ from greenlet import GreenletExit, getcurrent, greenlet
 
 from gofer._poll import Poller, make_poller
 
-__all__ = ["BlockingInHubError", "Deadlock", "Hub", "TimerHandle", "get_hub", "hub_if_any"]
+__all__ = ["SLICE", "BlockingInHubError", "Deadlock", "Hub", "TimerHandle", "get_hub", "hub_if_any"]
 
 log = logging.getLogger("gofer")
 
@@ -44,19 +44,6 @@ class BlockingInHubError(RuntimeError):
 
 class Deadlock(RuntimeError):
     """Every coroutine is parked on something nothing can ever wake."""
-
-
-class _Throw:
-    """A ready-queue item that raises ``exc`` inside ``task`` when run."""
-
-    __slots__ = ("exc", "task")
-
-    def __init__(self, task: Any, exc: BaseException) -> None:
-        self.task = task
-        self.exc = exc
-
-    def switch(self) -> None:
-        self.task.throw(self.exc)
 
 
 class _Callback:
@@ -122,6 +109,13 @@ class RealClock:
 
 
 _tls = threading.local()
+_monotonic = time.monotonic
+# The time slice (seconds): a coroutine that yields, hands off to another or
+# takes a fast path when timers and I/O have not been looked at for this long
+# lets them run first. 1 ms bounds what CPU-bound coroutines that yield add
+# to a timer's or a ready socket's latency; it costs one clock read (about
+# 50 ns) per yield, hand-off and fast path (see docs/kernel.md).
+SLICE = 0.001
 _INF = float("inf")
 # epoll_wait takes an int of milliseconds; also a sane upper bound for select.
 _MAX_POLL = 86400.0
@@ -151,11 +145,13 @@ class Hub(greenlet):  # type: ignore[misc]
         "closed",
         "handoffs",
         "idle_workers",
+        "main",
         "now",
         "pending_jobs",
         "poller",
         "ready",
         "root",
+        "slice_end",
         "thread_ident",
         "workers",
     )
@@ -185,6 +181,12 @@ class Hub(greenlet):  # type: ignore[misc]
         self._fatal: BaseException | None = None
         self._poll_every = 256  # ready items run between two looks at I/O
         self.handoffs = 0  # direct task-to-task switches left before the hub must run
+        # SLICE after timers and I/O were last looked at (time.monotonic, even
+        # under a virtual clock: it measures how long coroutines have run). A
+        # coroutine that yields, hands off or takes a fast path after it lets
+        # them run first (gofer._park.give_way).
+        self.slice_end = _monotonic() + SLICE
+        self.main: Any = None  # run()'s main Task (its _g is None once it has finished)
 
     @property
     def tasks(self) -> set[Any]:
@@ -193,8 +195,15 @@ class Hub(greenlet):  # type: ignore[misc]
 
     # -- scheduling -----------------------------------------------------
     def throw_into(self, task: Any, exc: BaseException) -> None:
-        """Resume the parked ``task`` by raising ``exc`` inside it."""
-        self.ready.append(_Throw(task, exc))
+        """Resume the parked ``task`` by raising ``exc`` inside it.
+
+        The exception waits in the task's ``_throw`` slot and the task raises
+        it itself when it resumes (see ``_park._switch_away``). Throwing it
+        from the hub instead would leave it, and through its traceback the
+        task's frames, on the hub's suspended stack until the hub next ran.
+        """
+        task._throw = exc
+        self.ready.append(task)
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         self.ready.append(_Callback(fn, args))
@@ -256,9 +265,31 @@ class Hub(greenlet):  # type: ignore[misc]
                 self._loop()
             except GreenletExit:
                 return
-            except BaseException as exc:  # KeyboardInterrupt while polling, or a bug
+            except BaseException as exc:
+                # Raised while the hub itself ran: by a signal handler (Ctrl-C
+                # included) that ran during a poll, or by a bug. The stdlib raises
+                # a handler's exception at the interrupted call, so the main
+                # coroutine gets it at its park point, as if its call had been
+                # interrupted; outside run(), the thread's main code does.
                 self._fatal = None
-                self._throw_root(exc)
+                if not self._interrupt_main(exc):
+                    self._throw_root(exc)
+
+    def _interrupt_main(self, exc: BaseException) -> bool:
+        """Raise ``exc`` in run()'s main coroutine when it resumes; False if none."""
+        t = self.main
+        g = t._g if t is not None else None
+        if g is None:  # not in run(), or main has finished
+            return False
+        w = g._wait
+        if w is not None and w._gofer_abort(g):
+            g._wait = None
+            self.ready.append(g)
+        # Parked: woken just above. Ready: it raises on resuming (a value it was
+        # woken with is then lost, as the stdlib loses a result when a handler
+        # raises right after the call returned).
+        g._throw = exc
+        return True
 
     def _throw_root(self, exc: BaseException) -> None:
         root = self.root
@@ -281,15 +312,9 @@ class Hub(greenlet):  # type: ignore[misc]
         clock = self.clock
         budget = self._poll_every
         while True:
+            self.slice_end = _monotonic() + SLICE
             if timers:
-                t = now()
-                while timers and timers[0][0] <= t:
-                    h = heapq.heappop(timers)[2]
-                    if h.active:
-                        h.active = False
-                        ready.append(h.target)
-                    else:
-                        self._cancelled_timers -= 1
+                self._fire_timers()
             # Run ready items, including ones they make ready, up to a budget
             # of switches shared with direct task-to-task handoffs; then look
             # at timers, other threads and I/O again.
@@ -342,6 +367,32 @@ class Hub(greenlet):  # type: ignore[misc]
                 if ready or timers or self._tsq or poller.nwaiters or _other_threads_alive():
                     continue
             self._deadlock()
+
+    def _fire_timers(self) -> None:
+        """Queue the targets of the timers that are due."""
+        timers = self._timers
+        ready = self.ready
+        t = self.now()
+        while timers and timers[0][0] <= t:
+            h = heapq.heappop(timers)[2]
+            if h.active:
+                h.active = False
+                ready.append(h.target)
+            else:
+                self._cancelled_timers -= 1
+
+    def collect(self) -> None:
+        """Queue what is due now: timers, other threads' calls and ready I/O.
+
+        A running coroutine calls this before it gives way after a long slice,
+        so that what it lets run includes them (pollers never switch).
+        """
+        self.slice_end = _monotonic() + SLICE
+        if self._timers:
+            self._fire_timers()
+        self.poller.poll(0)
+        if self._tsq:
+            self._drain_threadsafe()
 
     def _compact_timers(self) -> None:
         self._timers[:] = [e for e in self._timers if e[2].active]

@@ -25,15 +25,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
-from gofer._hub import BlockingInHubError, Hub, get_hub, hub_if_any
+from gofer._hub import SLICE, BlockingInHubError, Hub, get_hub, hub_if_any
 
 __all__ = [
+    "SLICE",
     "Cancelled",
     "RemoteWake",
+    "give_way",
     "interrupt",
     "park",
     "sleep",
@@ -44,6 +47,7 @@ __all__ = [
 
 _PENDING, _DONE, _FAILED, _CANCELLED = 0, 1, 2, 3
 log = logging.getLogger("gofer")
+_monotonic = time.monotonic
 
 
 class Cancelled(BaseException):
@@ -104,7 +108,7 @@ class _Worker(greenlet):  # type: ignore[misc]
     state of the task it runs.
     """
 
-    __slots__ = ("_cancel_req", "_ctx", "_hint", "_hub", "_scopes", "_wait", "task")
+    __slots__ = ("_cancel_req", "_ctx", "_hint", "_hub", "_scopes", "_throw", "_wait", "task")
 
     def __init__(self, hub: Hub) -> None:
         greenlet.__init__(self, None, hub)
@@ -113,6 +117,7 @@ class _Worker(greenlet):  # type: ignore[misc]
         self.task: Any = None
         self._ctx: Any = None  # the running task's contextvars.Context
         self._wait: Any = None
+        self._throw: BaseException | None = None  # raised when it next resumes
         self._hint = False
         self._cancel_req = False
         self._scopes: list[Any] = []
@@ -178,11 +183,13 @@ class _Worker(greenlet):  # type: ignore[misc]
             if self._hint or self._scopes:
                 self._hint = self._cancel_req = False
                 self._scopes = []
+            if self._throw is not None:  # delivered after its last park: moot now
+                self._throw = None
             if len(idle) >= _MAX_IDLE or hub.closed:
                 hub.workers.discard(self)
                 return
             idle.append(self)
-            _switch_away(hub)
+            _switch_away(hub, self)
 
     def _label(self) -> str:
         t = self.task
@@ -239,7 +246,7 @@ class RemoteWake:
 class _Root:
     """The thread's main code, seen by the scheduler as a task."""
 
-    __slots__ = ("_cancel_req", "_hint", "_hub", "_scopes", "_wait", "g", "name", "switch", "throw")
+    __slots__ = ("_cancel_req", "_hint", "_hub", "_scopes", "_throw", "_wait", "g", "name", "switch", "throw")
 
     def __init__(self, hub: Hub, g: greenlet) -> None:
         self.g = g
@@ -247,6 +254,7 @@ class _Root:
         self.throw = g.throw
         self._hub = hub
         self._wait: Any = None
+        self._throw: BaseException | None = None
         self._hint = False
         self._cancel_req = False
         self._scopes: list[Any] = []
@@ -304,7 +312,7 @@ def park(waitable: Any, timeout: float | None = None) -> Any:
     t._wait = waitable
     hub = t._hub
     if timeout is None:
-        r = _switch_away(hub)
+        r = _switch_away(hub, t)
         t._wait = None  # do not keep the registration (and what it holds) alive
         return r
     if timeout <= 0 and waitable._gofer_abort(t):
@@ -317,7 +325,7 @@ def park(waitable: Any, timeout: float | None = None) -> Any:
     fire = _TimeoutFire(t, waitable)
     h = hub.timer_at(hub.now() + timeout, fire)
     try:
-        return _switch_away(hub)
+        return _switch_away(hub, t)
     finally:
         t._wait = None
         h.cancel()
@@ -326,25 +334,44 @@ def park(waitable: Any, timeout: float | None = None) -> Any:
         fire.t = None
 
 
-def _switch_away(hub: Hub) -> Any:
-    """Leave the running (already registered) coroutine for the next ready one.
+def _switch_away(hub: Hub, t: Any) -> Any:
+    """Leave the running (already registered) coroutine ``t`` for the next ready one.
 
     When the next ready item is another coroutine, switch to it directly
     instead of through the hub: that halves the switches per wake. Direct
-    switches spend the hub's switch budget (``hub.handoffs``), so the hub
-    still gets control every few hundred switches for timers, I/O and
-    callbacks.
+    switches spend the hub's switch budget (``hub.handoffs``) and stop once
+    the time slice is over, so the hub still gets control every few hundred
+    switches, or every ``SLICE`` seconds, for timers, I/O and callbacks.
+
+    On resuming, ``t`` raises the exception it was woken with, if any
+    (``Hub.throw_into``): raised here, on its own stack, it holds nothing of
+    the hub's.
     """
     ready = hub.ready
     if ready and hub.handoffs > 0:
-        nxt = ready[0]
-        # Only to a started worker: a new greenlet starts on the C stack of
-        # whoever first switches to it, so new ones must start from the hub.
-        if nxt.__class__ is _Worker and nxt:
-            hub.handoffs -= 1
-            ready.popleft()
-            return nxt.switch()
-    return hub.switch()
+        if _monotonic() < hub.slice_end:
+            nxt = ready[0]
+            # Only to a started worker: a new greenlet starts on the C stack of
+            # whoever first switches to it, so new ones must start from the hub.
+            if nxt.__class__ is _Worker and nxt:
+                hub.handoffs -= 1
+                ready.popleft()
+                r = nxt.switch()
+                if t._throw is not None:
+                    _raise_thrown(t)
+                return r
+        else:
+            hub.handoffs = 0  # the slice is over: the hub looks at I/O next
+    r = hub.switch()
+    if t._throw is not None:
+        _raise_thrown(t)
+    return r
+
+
+def _raise_thrown(t: Any) -> None:
+    exc = t._throw
+    t._throw = None
+    raise exc
 
 
 class _TimeoutFire:
@@ -358,7 +385,8 @@ class _TimeoutFire:
         t = self.t
         if t is not None and t._wait is self.w and self.w._gofer_abort(t):
             t._wait = None
-            t.throw(TimeoutError("timed out"))
+            t._throw = TimeoutError("timed out")
+            t.switch()
 
 
 def _deliverable(t: Any) -> Any:
@@ -428,7 +456,7 @@ def _io_park(st: Any, t: Any, mode: int, timeout: float | None) -> None:
     if timeout is None and not t._hint:
         # park() without its generality: the socket layer's hottest wait.
         t._wait = st
-        _switch_away(t._hub)
+        _switch_away(t._hub, t)
         t._wait = None
     else:
         park(st, timeout)
@@ -443,13 +471,20 @@ def _io_wait_error(st: Any, t: Any, waiter: Any, what: str) -> None:
 
 
 def yield_now() -> None:
-    """Let every other ready coroutine run once, then continue."""
+    """Let every other ready coroutine run once, then continue.
+
+    Once the time slice is over (``SLICE`` since timers and I/O were last
+    looked at), due timers and ready I/O run first too.
+    """
     t = getcurrent()
     if t.__class__ is not _Worker:
         t = _current_tasklike()
     if t._hint:
         _raise_if_cancelled(t)
     hub = t._hub
+    if _monotonic() >= hub.slice_end:
+        _give_way(hub, t)
+        return
     ready = hub.ready
     if hub.handoffs > 0:
         hub.handoffs -= 1
@@ -462,10 +497,47 @@ def yield_now() -> None:
             ready.append(t)
             t._wait = _YIELD
             nxt.switch()
+            if t._throw is not None:
+                _raise_thrown(t)
             return
     ready.append(t)
     t._wait = _YIELD
     hub.switch()
+    if t._throw is not None:
+        _raise_thrown(t)
+
+
+def _give_way(hub: Hub, t: Any) -> None:
+    """Queue what is due (timers, I/O, other threads' calls), let it and every
+    other ready coroutine run, then continue. Never raises ``Cancelled``."""
+    hub.collect()
+    ready = hub.ready
+    if not ready:
+        return
+    ready.append(t)
+    t._wait = _YIELD
+    _switch_away(hub, t)
+    t._wait = None
+
+
+def give_way(hub: Hub) -> None:
+    """Let timers, I/O and other coroutines run if the time slice is over.
+
+    For fast paths (a socket call or channel operation that succeeds at
+    once): call it *before* the operation, so that nothing it would return
+    can be lost. It never raises ``Cancelled``, and does nothing in the hub
+    itself or in a thread whose main code is not taking part.
+    """
+    if _monotonic() < hub.slice_end:
+        return
+    t = getcurrent()
+    if t.__class__ is not _Worker:
+        root = hub.root
+        if root is None or root.g is not t:
+            return  # the hub, a callback, or a foreign greenlet: never switch
+        t = root
+    if t._hub is hub:
+        _give_way(hub, t)
 
 
 def sleep(seconds: float) -> None:

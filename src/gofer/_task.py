@@ -11,6 +11,7 @@ cancels and waits for whatever is left. ``dump_tasks`` and the hub's
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from gofer._park import (
     _Root,
     _Unretrieved,
     _Worker,
+    give_way,
     interrupt,
     park,
     sleep,
@@ -51,6 +53,7 @@ __all__ = [
     "_raise_if_cancelled",
     "current",
     "dump_tasks",
+    "give_way",
     "go",
     "interrupt",
     "park",
@@ -238,6 +241,8 @@ class Task(Generic[T]):
     def stack(self) -> list[str]:
         """The coroutine's current stack, formatted (empty if not running)."""
         g = self._g
+        if g is not None and g is getcurrent():
+            return traceback.format_stack(sys._getframe(1))
         frame = g.gr_frame if g is not None else None
         return traceback.format_stack(frame) if frame is not None else []
 
@@ -333,6 +338,7 @@ def run_with(fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any], cl
     _current_tasklike()  # registers this thread's main code with the hub
     main: Task[T] = go(fn, *args, **kw)  # on the hub just installed
     main.name = "main"
+    hub.main = main  # a signal handler's exception is raised in it (Hub.run)
     try:
         try:
             main.join()
@@ -343,6 +349,7 @@ def run_with(fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any], cl
         return main.result()
     finally:
         hub._in_run = False
+        hub.main = None
         hub.close()
 
 
@@ -370,10 +377,10 @@ def _cancel_all(hub: Hub) -> None:
 
 def _state_of(t: Task[Any], hub: Hub) -> str:
     g = t._g
+    if g is not None and g is getcurrent():
+        return "running"  # checked first: a running greenlet has no gr_frame
     if g is None or (g._wait is None and g.gr_frame is None):
         return "not started"
-    if g is getcurrent():
-        return "running"
     if g in hub.ready:
         return "ready"
     return f"parked on {g._wait!r}"
@@ -394,8 +401,6 @@ def dump_tasks(file: Any = None) -> str:
 
     Each is shown with what it waits on and its stack. Returns the text.
     """
-    import sys
-
     hub = hub_if_any()
     lines: list[str] = []
     if hub is None:

@@ -1,0 +1,116 @@
+"""A finished task holds nothing of its body: return, raise, cancel, timeout and wake-up alike.
+
+Regression for ``repro/cancel_retains_locals.py``: a coroutine cancelled
+while parked kept its frame (and its locals) alive after it was joined,
+through the exception left on the hub's suspended stack, until its pooled
+worker took another task.
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+
+import gofer
+
+
+class Big:
+    """Stands for a large local (a buffer, a connection)."""
+
+
+def _alive_after(body, *, expect=None) -> bool:
+    """Run ``body(ref)`` as a task, join it, drop it; is its local still alive?"""
+    refs: list[weakref.ref[Big]] = []
+
+    def task(*args):
+        b = Big()
+        refs.append(weakref.ref(b))
+        return body(*args)
+
+    def main() -> bool:
+        ch: gofer.Chan[int] = gofer.Chan()
+        t = gofer.go(task, ch)
+        gofer.yield_now()  # let it start and park
+        if body is _parked_then_cancelled:
+            t.cancel()
+        elif body is _parked_then_woken:
+            ch.send(1)
+        try:
+            t.join()
+        except BaseException as exc:  # noqa: BLE001 - whatever the body ended with
+            assert expect is not None and isinstance(exc, expect)
+        del t
+        gc.collect()
+        # Looked at while the idle worker is still parked in the pool, before
+        # anything else runs on this hub.
+        return refs[0]() is not None
+
+    return gofer.run(main)
+
+
+def _returns(ch):
+    return 1
+
+
+def _raises(ch):
+    raise ValueError("x")
+
+
+def _parked_then_cancelled(ch):
+    ch.recv()
+
+
+def _parked_then_woken(ch):
+    ch.recv()
+
+
+def _times_out(ch):
+    ch.recv(timeout=0.001)
+
+
+def _scope_deadline(ch):
+    with gofer.move_on_after(0.001):
+        ch.recv()
+
+
+@pytest.mark.parametrize(
+    ("body", "expect"),
+    [
+        (_returns, None),
+        (_raises, ValueError),
+        (_parked_then_cancelled, gofer.Cancelled),
+        (_parked_then_woken, None),
+        (_times_out, TimeoutError),
+        (_scope_deadline, None),
+    ],
+    ids=["return", "raise", "cancel", "wake", "timeout", "scope-deadline"],
+)
+def test_finished_task_keeps_no_locals(body, expect):
+    assert not _alive_after(body, expect=expect)
+
+
+def test_cancelled_task_keeps_its_exception_until_dropped():
+    # The Task itself keeps its Cancelled (join() re-raises it), so holding
+    # the task keeps the frames: only dropping it frees them.
+    refs: list[weakref.ref[Big]] = []
+
+    def parked(ch):
+        b = Big()
+        refs.append(weakref.ref(b))
+        ch.recv()
+
+    def main():
+        ch: gofer.Chan[int] = gofer.Chan()
+        t = gofer.go(parked, ch)
+        gofer.yield_now()
+        t.cancel()
+        with pytest.raises(gofer.Cancelled):
+            t.join()
+        gc.collect()
+        assert isinstance(t.exception(), gofer.Cancelled)
+        return t
+
+    t = gofer.run(main)
+    assert t.cancelled()

@@ -39,7 +39,7 @@ def _alive_after(body, *, expect=None) -> bool:
             ch.send(1)
         try:
             t.join()
-        except BaseException as exc:  # noqa: BLE001 - whatever the body ended with
+        except BaseException as exc:
             assert expect is not None and isinstance(exc, expect)
         del t
         gc.collect()

@@ -125,7 +125,9 @@ def test_missing_or_duplicate_host_rejected() -> None:
 
 def test_bad_version_and_method() -> None:
     assert statuses(exchange(b"GET / HTTP/2.0\r\n" + H + b"\r\n")) == [505]
-    assert statuses(exchange(b"GET / HTTP/1.2\r\n" + H + b"\r\n")) == [400]
+    assert statuses(exchange(b"GET / HTTP/1.2\r\n" + H + b"\r\n")) == [200]  # as 1.1 (RFC 9112 §2.3)
+    assert statuses(exchange(b"GET / HTTP/3.1\r\n" + H + b"\r\n")) == [505]
+    assert statuses(exchange(b"GET / HTTP/0.9\r\n" + H + b"\r\n")) == [505]
     assert statuses(exchange(b"G@T / HTTP/1.1\r\n" + H + b"\r\n")) == [400]
     assert statuses(exchange(b"GET /a b HTTP/1.1\r\n" + H + b"\r\n")) == [400]
     assert statuses(exchange(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n")) == [400]
@@ -348,8 +350,9 @@ def test_slow_clients_do_not_block_others() -> None:
     assert sum(statuses(r) == [408] for r in results) >= 40
 
 
-def test_host_in_trailers_does_not_count() -> None:
-    # A "Host" trailer must neither satisfy nor spoil the next request's Host check.
-    chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nHost: y\r\n\r\n"
-    assert statuses(exchange(chunked + b"GET / HTTP/1.1\r\n\r\n")) == [200, 400]
-    assert statuses(exchange(chunked + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")) == [200, 200]
+def test_host_in_trailers_is_refused() -> None:
+    # A "Host" trailer is refused (RFC 9110 §6.5.1); other trailers do not count for Host either.
+    chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n"
+    assert statuses(exchange(chunked + b"Host: y\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")) == [400]
+    assert statuses(exchange(chunked + b"X-T: y\r\n\r\nGET / HTTP/1.1\r\n\r\n")) == [200, 400]
+    assert statuses(exchange(chunked + b"X-T: y\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")) == [200, 200]

@@ -41,6 +41,8 @@ __all__ = ["ClientDisconnected", "ServerConnection"]
 
 log = logging.getLogger("gofer.http")
 
+_JOIN_MAX = 65536  # pieces up to this much in all are joined into one send; more go by sendmsg
+_IOV_MAX = 512  # buffers per sendmsg (Linux allows 1024)
 _LINGER_SECONDS = 2.0  # how long a closing connection keeps reading (see _linger)
 _LINGER_BYTES = 1 << 20
 
@@ -53,14 +55,12 @@ class ServerConnection(RequestParsing):
 
     __slots__ = (
         "addr",
-        "buf",
         "closing",
         "env",
         "eof",
         "fd",
         "keep",
         "mark",
-        "mv",
         "nbytes",
         "no_keep",
         "out",
@@ -77,15 +77,13 @@ class ServerConnection(RequestParsing):
     )
 
     def __init__(self, server: Server, sock: socket.socket, addr: Any, st: Any) -> None:
-        RequestParsing.__init__(self, server.limits)
+        RequestParsing.__init__(self, server.limits, st.poller.hub.now)
         self.server = server
         self.sock = sock
         self.addr = addr
         self.fd = sock.fileno()
         self.st = st
         self.stamp = server.stamp
-        self.buf = bytearray(BUFSIZE)
-        self.mv = memoryview(self.buf)
         self.out: list[bytes] = []  # responses ready to send
         self.status = 0  # of the last response (access log)
         self.nbytes = 0
@@ -104,17 +102,20 @@ class ServerConnection(RequestParsing):
     # -- reading ---------------------------------------------------------------------
     def fill(self) -> bool:
         """Receive once and feed the parser; False at end of stream or on a framing error."""
-        if self.stop_reading:
+        if self.stop_reading or (self.last and self.cur is None):
             return False
         st = self.st
         out = self.out
         if out:
-            # Send what is ready before reading more (flush(), inlined: this
-            # is every request's path). Also the back-pressure: a client that
-            # pipelines without reading makes us park here, not buffer.
-            data = out[0] if len(out) == 1 else b"".join(out)
-            out.clear()
-            if st.writable:
+            # Send what is ready before reading more (flush(), inlined for
+            # one buffer: this is every request's path). Also the
+            # back-pressure: a client that pipelines without reading makes
+            # us park here, not buffer.
+            if len(out) != 1 or not st.writable:
+                self.flush()
+            else:
+                data = out[0]
+                out.clear()
                 try:
                     sent = self.sock.send(data)
                 except BlockingIOError:
@@ -124,8 +125,6 @@ class ServerConnection(RequestParsing):
                 if sent != len(data):
                     st.writable = False
                     self.send(memoryview(data)[sent:])
-            else:
-                self.send(data)
         while True:
             if st.readable:
                 try:
@@ -145,15 +144,17 @@ class ServerConnection(RequestParsing):
                     st.readable = False
                 break
             wait_readable(st)
-        self.chunk_n = n
         try:
-            self.parser.feed_data(self.mv[:n])
+            self.feed(n)
         except HttpParserUpgrade:
             # CONNECT or Connection: upgrade. No tunnel, no protocol switch:
             # answer that request (the last one parsed), then close.
-            self.upgraded = self.stop_reading = True
+            self.upgraded = self.last = True
             if self.queue:
                 self.queue[-1].keep_alive = False
+        except HTTPError as exc:
+            self._framing_error(exc)
+            return False
         except HttpParserCallbackError as exc:
             ctx = exc.__context__
             if isinstance(ctx, HTTPError):
@@ -165,12 +166,6 @@ class ServerConnection(RequestParsing):
         except HttpParserError as exc:
             self._framing_error(HTTPError(400, str(exc) or "malformed request", close=True))
             return False
-        cur = self.cur
-        if cur is None:
-            if self.url or self.headers:
-                return self._partial_head(n)
-        elif cur.chunked:
-            return self._chunked_guard(cur, n)
         return True
 
     def next_body_chunk(self, req: Request) -> bytes:
@@ -214,10 +209,50 @@ class ServerConnection(RequestParsing):
 
     # -- writing -----------------------------------------------------------------------
     def flush(self) -> None:
+        """Send what ``out`` holds: small pieces joined, large ones as they are (no copy)."""
         out = self.out
-        data = out[0] if len(out) == 1 else b"".join(out)
+        if len(out) == 1:
+            data = out[0]
+        elif sum(map(len, out)) <= _JOIN_MAX:
+            data = b"".join(out)
+        else:
+            bufs = out[:]
+            out.clear()
+            self.send_many(bufs)
+            return
         out.clear()
         self.send(data)
+
+    def send_many(self, bufs: list[Any]) -> None:
+        """Send all of ``bufs`` with ``sendmsg`` (``bufs`` is consumed), parking when full."""
+        st = self.st
+        sock = self.sock
+        i = 0
+        k = len(bufs)
+        while i < k:
+            if st.writable:
+                batch = bufs[i : i + _IOV_MAX]
+                try:
+                    sent = sock.sendmsg(batch)
+                except BlockingIOError:
+                    st.writable = False
+                    continue
+                except OSError as exc:
+                    raise PeerGone(exc) from None
+                full = sent < sum(map(len, batch))
+                while sent and i < k:
+                    size = len(bufs[i])
+                    if sent >= size:
+                        sent -= size
+                        i += 1
+                    else:
+                        bufs[i] = memoryview(bufs[i])[sent:]
+                        sent = 0
+                if not full:
+                    continue
+                st.writable = False
+            self.progress += 1
+            wait_writable(st)
 
     def send(self, data: bytes | memoryview) -> None:
         """Send all of ``data``, parking while the socket buffer is full."""

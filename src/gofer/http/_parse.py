@@ -1,31 +1,43 @@
-"""Request parsing for a server connection: the llhttp callbacks and head checks.
+"""Request parsing for a server connection: framing, the llhttp callbacks, head checks.
 
 :class:`RequestParsing` is the parsing half of a connection
-(:class:`gofer.http._conn.ServerConnection` adds the I/O). ``httptools``
-calls its ``on_*`` methods while it parses; they do as little as they can:
-``on_header`` appends the raw pair, and only names of a few lengths get a
-closer look (``Host``, ``Expect``, ``Upgrade``, ``Connection``,
-``Content-Length``, ``Transfer-Encoding``), which marks the head *rare*.
-``on_headers_complete`` then checks a plain head with one test and hands
-anything unusual to :meth:`RequestParsing._check_head`.
+(:class:`gofer.http._conn.ServerConnection` adds the I/O). :meth:`feed`
+walks the received bytes one message part at a time, so it always knows
+where a request begins: it finds the end of each head itself (the first
+CRLFCRLF; a head split across reads is kept until it is whole) and gives
+``httptools`` (llhttp) exactly that head, then exactly the
+``Content-Length`` bytes of a body; chunked bodies are decoded by
+:mod:`gofer.http._chunked`. Knowing where each request starts lets the
+server take what llhttp does not: any token as a method (RFC 9110 §9.1; an
+extension method is given to llhttp as ``GET`` and kept for the
+application), a TAB ending ``Transfer-Encoding`` (OWS) and whitespace
+around chunk extensions.
+
+The callbacks do as little as they can: ``on_header`` appends the raw pair,
+and only names of a few lengths get a closer look (``Host``, ``Expect``,
+``Upgrade``, ``Connection``, ``Content-Length``, ``Transfer-Encoding``),
+which marks the head *rare*. ``on_headers_complete`` checks a plain head
+with one test and hands anything unusual to :func:`gofer.http._target.check_head`.
 
 llhttp is strict about framing (it rejects Content-Length together with
-Transfer-Encoding, duplicate Content-Length, bare LF, obs-fold, bad chunk
-sizes); this module adds what it leaves to the server: the limits (414,
-431, 413, also for a head or trailers that never end), exactly one ``Host``
-in HTTP/1.1, no Transfer-Encoding in HTTP/1.0, and only HTTP/1.0 and 1.1
-(505).
+Transfer-Encoding, duplicate Content-Length, bare LF, obs-fold); the rest
+of RFC 9112 and the limits (414, 431 for the head, a field or trailers,
+413) are checked here and in :mod:`gofer.http._target`.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from httptools import HttpRequestParser
 
+from gofer.http._chunked import SIZE, dechunk
 from gofer.http._request import Request
+from gofer.http._target import check_head, check_host, check_trailers, hosts_ok, is_token
 from gofer.http._wire import HTTPError
 
 if TYPE_CHECKING:
@@ -33,30 +45,46 @@ if TYPE_CHECKING:
 
 __all__ = ["BUFSIZE", "RequestParsing"]
 
-BUFSIZE = 65536  # the receive buffer: also the slack of the head-size guard
+BUFSIZE = 65536  # the receive buffer
 
 # Header names the server itself must look at, by length (a cheap first test).
 _SPECIAL_LENGTHS = frozenset((4, 6, 7, 10, 14, 17))
+# Methods llhttp is given as they are; any other token is given as GET.
+_PASS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
+_TERM = b"\r\n\r\n"
+_CRLF = b"\r\n"
+# Whitespace ending a Transfer-Encoding field (OWS; llhttp refuses a TAB there).
+_TE_OWS = re.compile(rb"(?im)^(transfer-encoding:[^\r\n]*?)[ \t]+\r\n")
+MAX_METHOD = 64  # longer methods get 501
 
 
 class RequestParsing:
-    """Parse state of one connection, fed by ``httptools`` (see the module docstring)."""
+    """Parse state of one connection, fed by :meth:`feed` (see the module docstring)."""
 
     __slots__ = (
-        "chunk_n",
+        "buf",
+        "ck_left",
+        "ck_line",
+        "ck_state",
+        "ck_trailer",
+        "clock",
         "cur",
         "error",
-        "head_age",
         "head_fed",
+        "head_t0",
         "headers",
         "host_count",
         "in_head",
+        "last",
         "limits",
         "max_count",
+        "max_field",
         "max_head",
         "max_line",
         "max_requests",
+        "mv",
         "parser",
+        "partial",
         "queue",
         "rare",
         "requests",
@@ -65,33 +93,136 @@ class RequestParsing:
         "url",
         "x_cl",
         "x_expect",
+        "x_method",
         "x_te",
     )
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, clock: Callable[[], float]) -> None:
         self.limits = limits
+        self.clock = clock  # the hub's clock
         self.parser = HttpRequestParser(self)
+        # HTTP/1.2 and up are answered as 1.1 (RFC 9112 §2.3); check_head refuses 0.x and 2+.
+        self.parser.set_dangerous_leniencies(lenient_version=True)
+        self.buf = bytearray(BUFSIZE)
+        self.mv = memoryview(self.buf)
         self.queue: deque[Request] = deque()  # heads parsed, not yet answered
         self.cur: Request | None = None  # the request whose body is being parsed
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.chunk_n = 0  # size of the data being fed
-        self.head_fed = 0  # bytes fed while a head was incomplete
-        self.head_age = 0  # timeout sweeps since a partial head was seen
+        self.head_fed = 0  # bytes of the current head given to llhttp
+        self.head_t0 = 0.0  # when its first byte arrived (the header timeout counts from there)
+        self.partial: bytearray | None = None  # a head not yet complete, kept until its end arrives
         self.in_head = False
         self.host_count = 0
         self.x_cl = -1
         self.x_te = False
         self.x_expect = False
+        self.x_method: bytes | None = None  # an extension method given to llhttp as GET
+        self.ck_state = SIZE
+        self.ck_left = 0
+        self.ck_line = b""
+        self.ck_trailer = b""
         self.rare = False  # a head had a header that needs a closer look
         self.error: HTTPError | None = None  # a framing error after the queued requests
         self.upgraded = False
-        self.stop_reading = False
+        self.stop_reading = False  # nothing more is read
+        self.last = False  # no request after the current one is read
         self.requests = 0
         self.max_count = limits.max_header_count
         self.max_head = limits.max_header_size
+        self.max_field = limits.max_field_size
         self.max_line = limits.max_request_line
         self.max_requests = limits.max_requests_per_connection or sys.maxsize
+
+    # -- framing: what llhttp is given -------------------------------------------------
+    def feed(self, n: int) -> None:
+        """Parse ``buf[:n]``, one message part at a time."""
+        buf = self.buf
+        mv = self.mv
+        pos = 0
+        while pos < n:
+            cur = self.cur
+            if cur is not None:  # in a body
+                if cur.chunked:
+                    pos = dechunk(self, cur, buf, pos, n)
+                else:
+                    end = pos + cur.content_length - cur.received
+                    if end > n:
+                        end = n
+                    self.parser.feed_data(mv[pos:end])
+                    pos = end
+                continue
+            if self.last:
+                self.stop_reading = True
+                return
+            part = self.partial
+            if part is not None:  # a head begun in an earlier read
+                old = len(part)
+                part += mv[pos:n]
+                end = part.find(_TERM, max(0, old - 3))
+                if end < 0:
+                    self._check_partial(part)
+                    return
+                end += 4
+                self.partial = None
+                self._feed_head(part, 0, end)
+                pos += end - old
+                continue
+            if buf[pos] in _CRLF:
+                while pos < n and buf[pos] in _CRLF:
+                    pos += 1  # empty lines before a request line are ignored (RFC 9112 §2.2)
+                continue
+            end = buf.find(_TERM, pos, n)
+            if end < 0:
+                self.in_head = True
+                self.head_t0 = self.clock()
+                self.partial = part = bytearray(mv[pos:n])
+                self._check_partial(part)
+                return
+            end += 4
+            self._feed_head(buf, pos, end)
+            pos = end
+
+    def _feed_head(self, data: bytearray, pos: int, end: int) -> None:
+        """Give llhttp the complete head ``data[pos:end]``."""
+        self.head_fed = end - pos
+        before = self.requests
+        if data.startswith(_PASS, pos) and data.find(b"\t", pos, end) < 0:
+            self.parser.feed_data(memoryview(data)[pos:end])
+        else:
+            self.parser.feed_data(self._unusual_head(bytes(data[pos:end])))
+        if self.requests == before:
+            raise HTTPError(400, "malformed request head", close=True)
+
+    def _unusual_head(self, head: bytes) -> bytes:
+        """An extension method becomes GET for llhttp; a TAB ending a Transfer-Encoding goes."""
+        if not head.startswith(_PASS):
+            sp = head.find(b" ")
+            method = head[:sp] if sp >= 0 else head
+            if not is_token(method):
+                raise HTTPError(400, "the method is not a token", close=True)
+            if len(method) > MAX_METHOD:
+                raise HTTPError(501, "the method is too long", close=True)
+            self.x_method = method
+            head = b"GET" + head[sp:]
+        if b"\t" in head:
+            head = _TE_OWS.sub(rb"\1\r\n", head)
+        return head
+
+    def _check_partial(self, part: bytearray) -> None:
+        """Refuse early what a head that is still incomplete already shows."""
+        if len(part) > self.max_head:
+            raise HTTPError(431, close=True)
+        if part.count(b"\n") != part.count(b"\r\n"):
+            raise HTTPError(400, "a bare LF in the request head", close=True)
+        sp = part.find(b" ", 0, MAX_METHOD + 1)
+        method = bytes(part[:sp] if sp >= 0 else part[: MAX_METHOD + 1])
+        if method and not is_token(method):
+            raise HTTPError(400, "the method is not a token", close=True)
+        if sp < 0 and len(part) > MAX_METHOD:
+            raise HTTPError(501, "the method is too long", close=True)
+        if part.find(b"\r\n", 0, self.max_line + MAX_METHOD + 12) < 0 and len(part) > self.max_line + MAX_METHOD + 12:
+            raise HTTPError(414, close=True)
 
     # -- httptools callbacks -------------------------------------------------------
     def on_url(self, url: bytes) -> None:
@@ -102,19 +233,24 @@ class RequestParsing:
             raise HTTPError(414, close=True)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # Kept minimal: limits are checked once per head (on_headers_complete)
-        # and per recv (fill), which bounds memory all the same.
+        # Kept minimal: the count and the whole head are checked once per
+        # head (on_headers_complete), the head's bytes by feed().
         self.headers.append((name, value))
+        if len(name) + len(value) > self.max_field:
+            raise HTTPError(431, "a header field is too large", close=True)
         if name == b"Host" or name == b"host":
             self.host_count += 1  # the usual spellings, without a call
+            if value not in hosts_ok:
+                check_host(value)
         elif len(name) in _SPECIAL_LENGTHS:
             self._special_header(name.lower(), value)
 
     def _special_header(self, name: bytes, value: bytes) -> None:
         if self.cur is not None:
-            return  # a trailer: framing is already decided
+            return  # a trailer: check_trailers looks at them
         if name == b"host":
             self.host_count += 1
+            check_host(value)
         elif name == b"expect":
             if value.strip().lower() != b"100-continue":
                 raise HTTPError(417, close=True)
@@ -127,76 +263,41 @@ class RequestParsing:
         elif name == b"upgrade":
             self.upgraded = self.rare = True  # no protocol switch: answer, then close
         elif name == b"connection":
-            self.rare = True  # the version must be looked at (see on_headers_complete)
+            self.rare = True
 
     def on_headers_complete(self) -> None:
         p = self.parser
         keep_alive = p.should_keep_alive()
-        # llhttp keeps an HTTP/1.0 (or 0.9, 2.0) connection alive only with a
-        # Connection header, which makes the head "rare": so a kept-alive,
-        # plain head is HTTP/1.1, with no call to get_http_version() (which
-        # formats a str).
-        version = "1.1" if keep_alive and not self.rare else p.get_http_version()
+        version = p.get_http_version()
+        method = self.x_method
+        if method is None:
+            method = p.get_method()
+        else:
+            self.x_method = None
         headers = self.headers
         url = self.url
         # self is always a ServerConnection (this class is its parsing half).
-        req = Request(self, p.get_method(), url, headers, version, keep_alive)  # type: ignore[arg-type]
+        req = Request(self, method, url, headers, version, keep_alive)  # type: ignore[arg-type]
         self.cur = req
         self.queue.append(req)
-        self.headers = []  # trailers, if any, land here and are dropped
+        self.headers = []  # trailers, if any, land here
         self.url = b""
-        # One test for the common case; the details are in _check_head.
+        # One test for the common case; the details are in check_head.
         if (
             self.rare
             or version != "1.1"
             or self.host_count != 1
             or len(headers) > self.max_count
-            or self.head_fed + self.chunk_n > self.max_head
+            or self.head_fed > self.max_head
+            or url[:1] != b"/"
         ):
-            self._check_head(req, version, headers, url)
+            check_head(self, req, headers, url)
         self.host_count = 0
         self.in_head = False
         self.head_fed = 0
         self.requests += 1
         if self.requests >= self.max_requests:
-            self.stop_reading = True
-            req.keep_alive = False
-
-    def _check_head(self, req: Request, version: str, headers: list[tuple[bytes, bytes]], url: bytes) -> None:
-        lim = self.limits
-        hosts = self.host_count
-        self.host_count = 0
-        self.in_head = False
-        if len(headers) > lim.max_header_count:
-            raise HTTPError(431, close=True)
-        if self.head_fed + self.chunk_n > lim.max_header_size:
-            # The head may be that large: measure it exactly.
-            size = len(url) + sum(len(n) + len(v) + 4 for n, v in headers)
-            if size > lim.max_header_size:
-                raise HTTPError(431, close=True)
-        self.rare = False
-        cl, self.x_cl = self.x_cl, -1
-        te, self.x_te = self.x_te, False
-        if self.x_expect:
-            req.expect_continue = True
-            self.x_expect = False
-        if version != "1.1":
-            if version != "1.0":
-                raise HTTPError(505, close=True)
-            if te:
-                raise HTTPError(400, "Transfer-Encoding is not allowed in HTTP/1.0", close=True)
-        elif hosts != 1:
-            raise HTTPError(400, "an HTTP/1.1 request needs exactly one Host header", close=True)
-        if cl >= 0:
-            req.content_length = cl
-            mx = lim.max_body_size
-            if mx is not None and cl > mx:
-                raise HTTPError(413, close=True)
-        elif te:
-            req.chunked = True
-        if self.upgraded:
-            # No protocol switch: answer this one, then close.
-            self.stop_reading = True
+            self.last = True
             req.keep_alive = False
 
     def on_body(self, body: bytes) -> None:
@@ -215,40 +316,14 @@ class RequestParsing:
 
     def on_message_complete(self) -> None:
         req = self.cur
+        if self.headers:
+            trailers, self.headers = self.headers, []
+            self.host_count = 0
+            if req is not None:
+                check_trailers(self, req, trailers)
         if req is not None:
             req.complete = True
             self.cur = None
-        if self.headers:
-            self.headers = []  # drop trailers
-            self.host_count = 0  # a "Host" trailer counts for nothing
-
-    # -- guards, run after each feed when needed ---------------------------------------
-    def _partial_head(self, n: int) -> bool:
-        # A head still incomplete: llhttp buffers a header field in progress,
-        # so bound what one head may take (BUFSIZE of slack because this recv
-        # may also hold earlier requests).
-        if not self.in_head:
-            self.in_head = True
-            self.head_age = 0
-            self.head_fed = 0
-        self.head_fed += n
-        if self.head_fed > self.limits.max_header_size + BUFSIZE:
-            self._framing_error(HTTPError(431, close=True))
-            return False
-        return True
-
-    def _chunked_guard(self, cur: Request, n: int) -> bool:
-        # Chunk framing and trailers are not body bytes: bound them too.
-        cur.wire += n
-        lim = self.limits
-        mx = lim.max_body_size
-        if mx is not None and cur.wire > mx + lim.max_header_size + BUFSIZE:
-            self._framing_error(HTTPError(413, close=True))
-            return False
-        if len(self.headers) > lim.max_header_count:
-            self._framing_error(HTTPError(431, close=True))
-            return False
-        return True
 
     def _framing_error(self, err: HTTPError) -> None:
         cur = self.cur
@@ -258,4 +333,3 @@ class RequestParsing:
             self.error = err
         self.in_head = False
         self.stop_reading = True
-

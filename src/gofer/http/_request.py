@@ -95,10 +95,12 @@ class Headers:
 class Request:
     """An HTTP request received by the server (see the module docstring).
 
-    Attributes: ``method`` (str), ``target`` (the raw request target, bytes),
-    ``version`` ("1.1" or "1.0"), ``keep_alive``, ``remote_addr``; lazily:
-    ``path`` (percent-decoded, UTF-8), ``query`` (raw query string),
-    ``headers`` (:class:`Headers`).
+    Attributes: ``method`` (str: any token, RFC 9110 §9.1), ``target`` (the
+    raw request target, bytes), ``version`` ("1.1" or "1.0"),
+    ``keep_alive``, ``remote_addr``; lazily: ``host`` (the authority of an
+    absolute-form target, else the Host header), ``path`` (percent-decoded,
+    UTF-8), ``query`` (raw query string), ``headers`` (:class:`Headers`).
+    A fragment a client sent (``#x``) is in neither ``path`` nor ``query``.
     """
 
     # Fields every request needs are slots. Body and lazy state rarely set
@@ -123,6 +125,7 @@ class Request:
     wire = 0  # bytes fed while a chunked body was being parsed
     discard = False  # the rest of the body is being dropped
     expect_continue = False  # a 100 Continue is owed before the body
+    authority: str | None = None  # of an absolute-form or CONNECT target
     _headers: Headers | None = None
     _buf = b""  # read ahead by readline()/read(n)
 
@@ -155,9 +158,17 @@ class Request:
         return h
 
     @property
+    def host(self) -> str:
+        """The authority the request is for: the target's (absolute-form) or the Host header's."""
+        a = self.authority
+        if a is not None:
+            return a
+        return self.headers.get("host") or ""
+
+    @property
     def raw_path(self) -> bytes:
-        """The path part of the target, still percent-encoded."""
-        return self.target.partition(b"?")[0]
+        """The path part of the target, still percent-encoded (no fragment)."""
+        return self.target.partition(b"#")[0].partition(b"?")[0]
 
     @property
     def path(self) -> str:
@@ -169,8 +180,8 @@ class Request:
 
     @property
     def query(self) -> str:
-        """The raw query string (after ``?``), "" if none."""
-        return self.target.partition(b"?")[2].decode("latin-1")
+        """The raw query string (after ``?``, before any ``#``), "" if none."""
+        return self.target.partition(b"#")[0].partition(b"?")[2].decode("latin-1")
 
     @property
     def args(self) -> dict[str, list[str]]:

@@ -126,28 +126,45 @@ class Limits:
     """What a server accepts and how long it waits (seconds).
 
     ``max_request_line``: longest request target (414 beyond);
-    ``max_header_count`` / ``max_header_size``: number of header fields and
-    total bytes of the head (431 beyond); ``max_body_size``: bytes of a
-    request body (413 beyond; ``None``: no limit);
+    ``max_header_count`` / ``max_header_size``: number of header fields
+    (trailer fields included) and total bytes of the head (431 beyond);
+    ``max_field_size``: bytes of one header field, name and value (431
+    beyond); ``max_body_size``: bytes of a request body (413 beyond;
+    ``None``: no limit);
     ``header_timeout``: from the first byte of a request to the end of its
     head; ``keepalive_timeout``: idle time between requests; ``read_timeout``
     / ``write_timeout``: no progress while reading a body / sending a
-    response. ``max_requests_per_connection``: close after that many
-    (``None``: never).
+    response. ``min_body_rate``: bytes per second a request body must
+    average over the time the server waits for it, checked once it has
+    waited ``header_timeout`` (``None``: no minimum); ``body_timeout``: most
+    seconds the server waits for one body in all (``None``: no limit); a
+    body cut by either gets 408. ``max_requests_per_connection``: close
+    after that many (``None``: never).
+    ``max_connections``: connections served at once; a connection beyond
+    it is answered 503 with ``Retry-After`` and closed (``None``: no cap).
+    ``max_in_progress``: requests in the application at once; a request
+    beyond it is answered 503 with ``Retry-After`` (``None``: no cap).
+    ``retry_after``: the seconds those 503s ask the client to wait.
     """
 
     max_request_line: int = 8190
     max_header_count: int = 100
     max_header_size: int = 65536
+    max_field_size: int = 8190
     max_body_size: int | None = 64 * 1024 * 1024
     header_timeout: float = 10.0
     keepalive_timeout: float = 5.0
     read_timeout: float = 60.0
     write_timeout: float = 60.0
     max_requests_per_connection: int | None = None
+    min_body_rate: float | None = 64.0
+    body_timeout: float | None = None
+    max_connections: int | None = None
+    max_in_progress: int | None = None
+    retry_after: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("max_request_line", "max_header_count", "max_header_size"):
+        for name in ("max_request_line", "max_header_count", "max_header_size", "max_field_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"Limits.{name} must be a positive int, not {v!r}")
@@ -155,6 +172,16 @@ class Limits:
             v = getattr(self, name)
             if not isinstance(v, int | float) or not v > 0:
                 raise ValueError(f"Limits.{name} must be a positive number of seconds, not {v!r}")
+        for name in ("max_connections", "max_in_progress"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"Limits.{name} must be a positive int or None, not {v!r}")
+        for name in ("min_body_rate", "body_timeout"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int | float) or not v > 0):
+                raise ValueError(f"Limits.{name} must be a positive number or None, not {v!r}")
+        if not isinstance(self.retry_after, int) or self.retry_after < 0:
+            raise ValueError(f"Limits.retry_after must be an int >= 0, not {self.retry_after!r}")
         if self.max_body_size is not None and self.max_body_size < 0:
             raise ValueError(f"Limits.max_body_size must be >= 0 or None, not {self.max_body_size!r}")
 

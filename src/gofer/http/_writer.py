@@ -3,12 +3,15 @@
 Both application interfaces end here. A whole body becomes one bytes object
 (status line, cached ``Server``/``Date`` stamp, headers, ``Content-Length``,
 body) appended to the connection's output, sent together with any other
-pipelined responses. A streamed body sends its head at once and then each
+pipelined responses; a large body, or one given as several large buffers,
+is sent as it is with ``sendmsg`` (never joined into a copy), and a
+regular file (``wsgi.file_wrapper``) with ``os.sendfile``. A streamed body sends its head at once and then each
 piece as it is produced, with chunked framing on HTTP/1.1 when its length is
 unknown (close-delimited on HTTP/1.0).
 
 The framing decisions are made here, not by the application: ``HEAD`` and
-1xx/204/304 responses carry no body, ``Connection: close`` is added when
+1xx/204/304 responses carry no body (a HEAD keeps the application's
+``Content-Length``), ``Connection: close`` is added when
 the connection will end, HTTP/1.0 keep-alive is acknowledged, and
 application headers that would break the framing (``Content-Length`` on a
 whole body, ``Transfer-Encoding``, ``Connection``, ``Date``, ``Server``)
@@ -18,16 +21,19 @@ are replaced by the server's own.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from gofer._task import wait_writable
 from gofer.http._wire import LAST_CHUNK, ClientDisconnected, PeerGone, check_header
 
 if TYPE_CHECKING:
     from gofer.http._conn import ServerConnection
     from gofer.http._request import Request
 
-__all__ = ["HeaderBlock", "StreamWriter", "encode_header_list", "write_full", "write_stream"]
+__all__ = ["HeaderBlock", "StreamWriter", "encode_header_list", "send_file", "write_full", "write_parts", "write_stream"]
 
 log = logging.getLogger("gofer.http")
 
@@ -146,14 +152,79 @@ def write_full(conn: ServerConnection, req: Request, code: int, sline: bytes, hb
         # 204 and 304 have no body and no Content-Length.
         conn.out.append(b"".join((sline, conn.stamp.value, hb.data, cline, b"\r\n")))
         return
-    cl = _CL_LINES[n] if n < 2048 else b"Content-Length: %d\r\n" % n
     if req.method == "HEAD":
         body = b""
+        if hb.length >= 0:
+            n = hb.length  # what the application says a GET would send (RFC 9110 §9.3.2)
+    cl = _CL_LINES[n] if n < 2048 else b"Content-Length: %d\r\n" % n
     if n > 65536:
         conn.out.append(b"".join((sline, conn.stamp.value, hb.data, cl, cline, b"\r\n")))
         conn.out.append(body)
     else:
         conn.out.append(b"".join((sline, conn.stamp.value, hb.data, cl, cline, b"\r\n", body)))
+
+
+def write_parts(
+    conn: ServerConnection, req: Request, code: int, sline: bytes, hb: HeaderBlock, parts: list[Any], n: int
+) -> None:
+    """Queue a response whose body is ``parts`` (``n`` bytes in all): large ones are not joined."""
+    if req.method == "HEAD":
+        write_full(conn, req, code, sline, HeaderBlock(hb.data, hb.length if hb.length >= 0 else n, hb.close), b"")
+        return
+    if n <= 65536 or code < 200 or code == 204 or code == 304:
+        write_full(conn, req, code, sline, hb, b"".join(parts))
+        return
+    cline = _conn_line(conn, req, hb)
+    conn.status = code
+    conn.nbytes = n
+    conn.out.append(b"".join((sline, conn.stamp.value, hb.data, b"Content-Length: %d\r\n" % n, cline, b"\r\n")))
+    conn.out.extend(parts)  # sent by sendmsg as they are (ServerConnection.flush)
+
+
+def send_file(conn: ServerConnection, req: Request, code: int, sline: bytes, hb: HeaderBlock, filelike: Any) -> bool:
+    """Send a regular file's rest with ``os.sendfile``; False if it has no usable descriptor.
+
+    The length is the application's ``Content-Length`` or what is left of
+    the file from its current position.
+    """
+    try:
+        fd = filelike.fileno()
+        info = os.fstat(fd)
+        offset = os.lseek(fd, 0, os.SEEK_CUR)
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    length = hb.length if hb.length >= 0 else max(0, info.st_size - offset)
+    w = StreamWriter(conn, req, code, sline, HeaderBlock(hb.data, length, hb.close))
+    conn.flush()
+    if w.head_only:
+        return True
+    st = conn.st
+    out_fd = conn.sock.fileno()
+    sent = 0
+    while sent < length:
+        if st.writable:
+            want = min(length - sent, 1 << 30)
+            try:
+                k = os.sendfile(out_fd, fd, offset + sent, want)
+            except BlockingIOError:
+                st.writable = False
+                continue
+            except OSError as exc:
+                raise PeerGone(exc) from None
+            if k == 0:
+                break  # the file is shorter than announced: finish() logs it and closes
+            sent += k
+            conn.nbytes = sent
+            if k == want:
+                continue
+            st.writable = False
+        conn.progress += 1
+        wait_writable(st)
+    w.sent = sent
+    w.finish()
+    return True
 
 
 class StreamWriter:
@@ -208,12 +279,13 @@ class StreamWriter:
             conn.keep = False
             raise ValueError(f"the response is longer than its Content-Length {self.length}")
         out = conn.out
+        # flush() sends before returning: the piece is not copied.
         if self.chunked:
             out.append(b"%x\r\n" % len(piece))
-            out.append(bytes(piece))
+            out.append(piece)
             out.append(b"\r\n")
         else:
-            out.append(bytes(piece))
+            out.append(piece)
         conn.flush()
 
     def finish(self) -> None:

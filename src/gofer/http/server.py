@@ -117,12 +117,12 @@ class Server:
         by_phase = self._limits_by_phase
         header_timeout = self.limits.header_timeout
         expired = []
+        now = get_hub().now()
         for c in self.conns:
-            if c.in_head:
-                c.head_age += 1
-                if c.head_age * tick > header_timeout:
-                    expired.append(c)
-                    continue
+            if c.in_head and now - c.head_t0 > header_timeout:
+                # Counted from the head's first byte.
+                expired.append(c)
+                continue
             phase = c.phase()
             if phase in (APP, HEAD):
                 c.ticks = 0

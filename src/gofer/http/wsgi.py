@@ -8,8 +8,16 @@ dropped, as nginx and gunicorn do, so that ``X_Forwarded_For`` cannot pose
 as ``X-Forwarded-For``. ``wsgi.input`` is the request itself (a binary
 stream of the body that sends ``100 Continue`` when first read).
 
+The environ has ``wsgi.input_terminated`` (the input ends at the body's
+end, so a chunked body can be read to EOF), ``RAW_URI``/``REQUEST_URI`` (the
+raw target), ``PATH_INFO`` without a fragment, and ``HTTP_HOST`` from an
+absolute-form target's authority when there is one (RFC 9112 §3.2.2);
+``OPTIONS *`` and ``CONNECT host:port`` give their target as ``PATH_INFO``.
+
 A list or tuple result is sent whole with a ``Content-Length`` (with any
-other pipelined responses, in one ``send``); any other iterable is streamed
+other pipelined responses, in one ``send``; large buffers are sent as they
+are, not joined); ``wsgi.file_wrapper`` sends a regular file with
+``os.sendfile``; any other iterable is streamed
 as it is produced (chunked unless the application set ``Content-Length``),
 and the head goes out with the first non-empty piece, so an application may
 call ``start_response`` lazily. ``write()`` is supported.
@@ -19,11 +27,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
-from wsgiref.util import FileWrapper
+from wsgiref.util import FileWrapper as _StdFileWrapper
 
 from gofer.http._wire import (
     _WSGI_STATUS,
@@ -33,7 +41,15 @@ from gofer.http._wire import (
     parse_status,
     status_line,
 )
-from gofer.http._writer import HeaderBlock, StreamWriter, _blocks, encode_header_list, write_full
+from gofer.http._writer import (
+    HeaderBlock,
+    StreamWriter,
+    _blocks,
+    encode_header_list,
+    send_file,
+    write_full,
+    write_parts,
+)
 
 if TYPE_CHECKING:
     from gofer.http._conn import ServerConnection
@@ -124,6 +140,7 @@ def _conn_environ(server: Server, conn: ServerConnection) -> dict[str, Any]:
         "wsgi.multithread": False,
         "wsgi.multiprocess": server.multiprocess,
         "wsgi.run_once": False,
+        "wsgi.input_terminated": True,  # read to EOF without Content-Length (werkzeug needs it)
         "wsgi.file_wrapper": FileWrapper,
         "SERVER_SOFTWARE": "gofer",
         "SCRIPT_NAME": server.script_name,
@@ -143,20 +160,22 @@ def _conn_environ(server: Server, conn: ServerConnection) -> dict[str, Any]:
 
 def _path_info(path: bytes) -> str:
     if path[:1] != b"/":
-        # absolute-form ("http://host/p") or asterisk-form ("*")
-        scheme, sep, rest = path.partition(b"://")
-        path = b"/" + rest.partition(b"/")[2] if sep and scheme.isalpha() else b""
+        # absolute-form ("http://host/p"); asterisk-form ("*") and CONNECT's
+        # authority-form ("host:443") are passed as they are, as gunicorn does.
+        _scheme, sep, rest = path.partition(b"://")
+        if sep:
+            path = b"/" + rest.partition(b"/")[2]
     if b"%" in path:
         path = unquote_to_bytes(path)
     return path.decode("latin-1")
 
 
-_TARGETS: dict[bytes, tuple[str, str]] = {}  # request target -> (PATH_INFO, QUERY_STRING)
+_TARGETS: dict[bytes, tuple[str, str, str]] = {}  # request target -> (PATH_INFO, QUERY_STRING, RAW_URI)
 
 
-def _split_target(target: bytes) -> tuple[str, str]:
-    path, _, query = target.partition(b"?")
-    pq = (_path_info(path), query.decode("latin-1"))
+def _split_target(target: bytes) -> tuple[str, str, str]:
+    path, _, query = target.partition(b"#")[0].partition(b"?")  # a fragment is for the client only
+    pq = (_path_info(path), query.decode("latin-1"), target.decode("latin-1"))
     if len(_TARGETS) < 1024 and len(target) <= 256:
         _TARGETS[target] = pq  # apps see the same few targets again and again
     return pq
@@ -176,7 +195,7 @@ def make_wsgi_dispatch(app: Callable[..., Any], server: Server) -> Callable[[Ser
         pq = _TARGETS.get(target)
         if pq is None:
             pq = _split_target(target)
-        env["PATH_INFO"], env["QUERY_STRING"] = pq
+        env["PATH_INFO"], env["QUERY_STRING"], env["RAW_URI"] = pq
         env["REQUEST_METHOD"] = req.method
         if req.version != "1.1":
             env["SERVER_PROTOCOL"] = "HTTP/1.0"
@@ -191,6 +210,8 @@ def make_wsgi_dispatch(app: Callable[..., Any], server: Server) -> Callable[[Ser
             if key in env:
                 v = env[key] + ("; " if key == "HTTP_COOKIE" else ", ") + v
             env[key] = v
+        if req.authority is not None:
+            env["HTTP_HOST"] = req.authority  # an absolute-form target's authority wins (RFC 9112 §3.2.2)
         start = conn.wsgi_start
         if start is None:
             start = conn.wsgi_start = _Start(conn)
@@ -204,10 +225,18 @@ def make_wsgi_dispatch(app: Callable[..., Any], server: Server) -> Callable[[Ser
                 # The common case: the whole body at once, sent with a length.
                 if start.block is None:
                     raise RuntimeError("the WSGI application returned without calling start_response")
-                body = result[0] if len(result) == 1 else b""
-                if body.__class__ is not bytes or len(result) != 1:
-                    body = _bytes_of(result)
-                write_full(conn, req, start.code, start.sline, start.block, body)
+                if len(result) == 1 and result[0].__class__ is bytes:
+                    write_full(conn, req, start.code, start.sline, start.block, result[0])
+                else:
+                    parts = list(result)
+                    write_parts(conn, req, start.code, start.sline, start.block, parts, _total(parts))
+                return
+            if (
+                cls is FileWrapper
+                and start.writer is None
+                and start.block is not None
+                and send_file(conn, req, start.code, start.sline, start.block, result.filelike)
+            ):
                 return
             for piece in result:
                 if piece:
@@ -241,11 +270,17 @@ def _close_result(result: Any) -> None:
             log.exception("gofer.http: error closing a WSGI response")
 
 
-def _bytes_of(result: Iterable[Any]) -> bytes:
-    for piece in result:
+def _total(parts: list[Any]) -> int:
+    n = 0
+    for piece in parts:
         if not isinstance(piece, bytes):
             raise TypeError(f"a WSGI application must yield bytes, not {type(piece).__name__}")
-    return b"".join(result)
+        n += len(piece)
+    return n
+
+
+class FileWrapper(_StdFileWrapper):
+    """``wsgi.file_wrapper``: a regular file is sent with ``os.sendfile``, anything else by blocks."""
 
 
 def _write(conn: ServerConnection, req: Request, start: _Start, data: bytes) -> None:

@@ -27,10 +27,11 @@ Signals to the supervisor:
   see below) aborts the reload and the old workers keep serving.
 
 A worker that dies is replaced in its slot, with a growing delay if workers
-keep dying right after they start. A worker that raises ``SystemExit``
-before it is ready exits with code 3 (:data:`EXIT_CANNOT_START`: the
-application cannot be loaded); when no worker of the first generation ever
-started, the supervisor then stops and ``run()`` returns 3.
+keep dying right after they start. A worker whose body (or
+``worker_init``) raises before it is ready exits with code 3
+(:data:`EXIT_CANNOT_START`: the application cannot be loaded); when no
+worker of the first generation ever started, the supervisor then stops and
+``run()`` returns 3.
 
 The supervisor makes no gofer call (a hub's epoll fd must not be shared with
 forked children), so call it from the main program. Each forked worker gets
@@ -177,7 +178,9 @@ class Supervisor:
             else:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:
-            self.log.exception("worker %d failed", slot)
+            self.log.exception("worker %d failed%s", slot, "" if ready else " to start")
+            if not ready:
+                code = EXIT_CANNOT_START
         finally:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
@@ -277,10 +280,10 @@ class Supervisor:
         if self._stop_sig == sig or self._stop_sig == signal.SIGINT:
             return
         self._stop_sig = sig
-        self.log.info("%s received, stopping %d worker(s)", signal.Signals(sig).name, len(self.workers))
         self._close_listeners()  # with the workers' copies closed, the port refuses connections
         self._pending.clear()
         self._kill_all(sig)
+        self.log.info("%s received, stopping %d worker(s)", signal.Signals(sig).name, len(self.workers))
         if sig == signal.SIGTERM and self.grace is None:
             return  # no time limit: wait as long as the connections last
         limit = 5.0 if sig == signal.SIGINT else (self.grace or 0.0) + 5.0

@@ -7,8 +7,9 @@ response, so no state leaks between exchanges); body pieces are queued by
 the parser callbacks and handed out on demand, so a large response can be
 streamed. ``1xx`` interim responses are skipped. A connection is reusable
 only when its response was complete, framed by length or chunks, and
-keep-alive; anything odd (bytes after the response, a HEAD answer that
-announced a body, a read-until-close body) retires it.
+keep-alive; anything odd (bytes after the response, a read-until-close
+body) retires it. A HEAD response ends with its head whatever its
+``Content-Length`` says, so its connection is reused.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class ClientConnection:
         "_complete",
         "_head_done",
         "_headers",
+        "_no_body",
         "_parser",
         "_reason",
         "_stray",
@@ -81,6 +83,7 @@ class ClientConnection:
         self._complete = False
         self._body_framed = False
         self._stray = False
+        self._no_body = False  # a HEAD: the response has no body whatever its head says
         self._reason = b""
         self.status = 0
         self.version = "1.1"
@@ -110,6 +113,11 @@ class ClientConnection:
         self.version = p.get_http_version()
         self.keep_alive = p.should_keep_alive()
         self._head_done = True
+        if self._no_body or status in (204, 304):
+            # llhttp does not know the request was HEAD and would wait for
+            # Content-Length bytes: the response ends here (RFC 9110 §9.3.2).
+            self._complete = self._body_framed = True
+            return
         for name, value in self._headers:
             if len(name) in (14, 17):
                 low = name.lower()
@@ -117,6 +125,9 @@ class ClientConnection:
                     self._body_framed = True
 
     def on_body(self, body: bytes) -> None:
+        if self._complete:
+            self._stray = True  # bytes after a response that has no body
+            return
         self._chunks.append(body)
 
     def on_message_complete(self) -> None:
@@ -158,6 +169,7 @@ class ClientConnection:
 
     def read_head(self, method: str) -> tuple[int, str, Headers]:
         """Read up to the end of the response head; return status, reason, headers."""
+        self._no_body = method == "HEAD"
         while not self._head_done:
             if not self._fill():
                 self.reusable = False

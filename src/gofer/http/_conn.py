@@ -55,6 +55,7 @@ class ServerConnection(RequestParsing):
 
     __slots__ = (
         "addr",
+        "body_cut",
         "closing",
         "env",
         "eof",
@@ -95,6 +96,7 @@ class ServerConnection(RequestParsing):
         self.mark: Any = None  # progress marker seen by the last sweep
         self.progress = 0
         self.timed_out = False
+        self.body_cut = False  # the timeout was the body's (min_body_rate, body_timeout)
         self.task: Any = None
         self.env: dict[str, Any] | None = None  # WSGI: the per-connection environ
         self.wsgi_start: Any = None  # WSGI: start_response, reused request after request
@@ -275,17 +277,19 @@ class ServerConnection(RequestParsing):
             wait_writable(st)
 
     # -- the connection's life -----------------------------------------------------------
-    def run(self) -> None:
+    def run(self, dispatch: Any = None) -> None:
         """Serve requests until the peer leaves, an error, a timeout or shutdown."""
         server = self.server
         try:
-            self._serve(server.dispatch)
+            self._serve(dispatch or server.dispatch)
             if not self.eof:
                 self._linger()
         except (PeerGone, ClientDisconnected):
             pass
         except Cancelled:
-            if self.timed_out and self.in_head:
+            if self.timed_out and (self.in_head or (self.body_cut and not self.status)):
+                # Cut while the client sent its head or (too slowly) a body
+                # no response has begun for.
                 self._try_send_now(self._error_bytes(HTTPError(408)))
         except OSError as exc:
             if exc.errno not in (errno.EBADF, errno.ECONNRESET, errno.EPIPE):
@@ -352,6 +356,7 @@ class ServerConnection(RequestParsing):
                 self.out.append(self._error_bytes(req.error))
                 self.flush()
                 return
+            self.status = 0  # no response begun (see run: a body cut gets 408 then)
             dispatch(self, req)
             queue.popleft()
             if len(self.out) > 32:

@@ -123,6 +123,7 @@ class Request:
     content_length = -1  # from the head, -1 if none
     chunked = False  # Transfer-Encoding: chunked
     wire = 0  # bytes fed while a chunked body was being parsed
+    waited = 0.0  # seconds the server waited for the body (counted by the timeout sweep)
     discard = False  # the rest of the body is being dropped
     expect_continue = False  # a 100 Continue is owed before the body
     authority: str | None = None  # of an absolute-form or CONNECT target
@@ -167,8 +168,11 @@ class Request:
 
     @property
     def raw_path(self) -> bytes:
-        """The path part of the target, still percent-encoded (no fragment)."""
-        return self.target.partition(b"#")[0].partition(b"?")[0]
+        """The path part of the target, still percent-encoded (no fragment, no absolute-form authority)."""
+        p = self.target.partition(b"#")[0].partition(b"?")[0]
+        if p[:1] != b"/" and self.authority is not None and self.method != "CONNECT":
+            p = b"/" + p.partition(b"://")[2].partition(b"/")[2]  # absolute-form
+        return p
 
     @property
     def path(self) -> str:

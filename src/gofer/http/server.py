@@ -29,7 +29,8 @@ from gofer._hub import get_hub
 from gofer._task import Cancelled, _current_tasklike, go, park, sleep, wait_readable
 from gofer.http._conn import APP, BODY, HEAD, IDLE, WRITE, ServerConnection
 from gofer.http._request import Request
-from gofer.http._wire import Limits, Stamp
+from gofer.http._wire import Limits, Stamp, status_line
+from gofer.http._writer import HeaderBlock, write_full
 
 __all__ = ["Server", "listen", "serve"]
 
@@ -86,6 +87,13 @@ class Server:
         self.drain_limit = drain_limit
         self.access_log = access_log
         self.dispatch = make_dispatch(app, interface, self)
+        lim = self.limits
+        busy = b"Retry-After: %d\r\nContent-Type: text/plain; charset=utf-8\r\n" % lim.retry_after
+        self._busy_block = HeaderBlock(busy, -1, False)
+        self._busy_block_close = HeaderBlock(busy, -1, True)
+        self.in_progress = 0  # requests in the application now
+        if lim.max_in_progress is not None:
+            self.dispatch = self._limit_in_progress(self.dispatch, lim.max_in_progress)
         self.interface = interface
         self.multiprocess = False  # WSGI's wsgi.multiprocess (gofer serve sets it)
         self.script_name = ""  # WSGI's SCRIPT_NAME: where the application is mounted
@@ -128,6 +136,10 @@ class Server:
                 c.ticks = 0
                 continue
             cur = c.cur
+            if phase == BODY and cur is not None and self._body_too_slow(cur):
+                c.body_cut = True
+                expired.append(c)
+                continue
             mark = (c.requests, c.progress, cur.received if cur is not None else -1)
             if mark != c.mark:
                 c.mark = mark  # progress since the last tick
@@ -142,6 +154,34 @@ class Server:
                 c.task.cancel()
         if self.conns or self._listeners:
             self._start_timer()
+
+    def _body_too_slow(self, req: Request) -> bool:
+        # The time this body has been waited for, counted a tick at a time.
+        waited = req.waited = req.waited + self.tick
+        lim = self.limits
+        if lim.body_timeout is not None and waited > lim.body_timeout:
+            return True
+        rate = lim.min_body_rate
+        return rate is not None and waited > lim.header_timeout and req.received < rate * waited
+
+    def _busy(self, conn: ServerConnection, req: Request) -> None:
+        """The dispatch of a connection over ``max_connections``: 503, then close."""
+        write_full(conn, req, 503, status_line(503), self._busy_block_close, b"Service Unavailable\n")
+
+    def _limit_in_progress(self, inner: Callable[[ServerConnection, Request], None], cap: int) -> Callable[..., None]:
+        block = self._busy_block
+
+        def dispatch(conn: ServerConnection, req: Request) -> None:
+            if self.in_progress >= cap:
+                write_full(conn, req, 503, status_line(503), block, b"Service Unavailable\n")
+                return
+            self.in_progress += 1
+            try:
+                inner(conn, req)
+            finally:
+                self.in_progress -= 1
+
+        return dispatch
 
     # -- connections ------------------------------------------------------------------------
     def handle_connection(self, sock: socket.socket, addr: Any = None) -> None:
@@ -175,7 +215,8 @@ class Server:
         conn.no_keep = self.draining
         self.conns.add(conn)
         self._start_timer()
-        conn.run()
+        cap = self.limits.max_connections
+        conn.run(self._busy if cap is not None and len(self.conns) > cap else None)
 
     def _forget(self, conn: ServerConnection) -> None:
         self.conns.discard(conn)

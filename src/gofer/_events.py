@@ -31,12 +31,12 @@ def _wake_all(woken: list[Waiter]) -> None:
 class Event:
     """A flag that coroutines and threads can wait for (``set``, ``clear``, ``wait``)."""
 
-    __slots__ = ("_flag", "_lock", "_q")
+    __slots__ = ("__weakref__", "_flag", "_lock", "_q")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flag = False
-        self._q = WaitQueue(self._lock, "Event.wait")
+        self._q = WaitQueue(self._lock, "Event.wait", owner=self)
 
     def is_set(self) -> bool:
         return self._flag
@@ -81,12 +81,12 @@ class WaitGroup:
     for a coroutine. A counter below zero raises ``ValueError``.
     """
 
-    __slots__ = ("_count", "_lock", "_q")
+    __slots__ = ("__weakref__", "_count", "_lock", "_q")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._count = 0
-        self._q = WaitQueue(self._lock, "WaitGroup.wait")
+        self._q = WaitQueue(self._lock, "WaitGroup.wait", owner=self)
 
     def add(self, delta: int = 1) -> None:
         if isinstance(delta, bool) or not isinstance(delta, int):
@@ -155,7 +155,7 @@ class Barrier:
     (also exported as ``gofer.BrokenBarrierError``) until ``reset()``.
     """
 
-    __slots__ = ("_broken", "_count", "_lock", "_parties", "_q")
+    __slots__ = ("__weakref__", "_broken", "_count", "_lock", "_parties", "_q")
 
     def __init__(self, parties: int) -> None:
         if isinstance(parties, bool) or not isinstance(parties, int) or parties < 1:
@@ -164,7 +164,7 @@ class Barrier:
         self._parties = parties
         self._count = 0
         self._broken = False
-        self._q = WaitQueue(self._lock, "Barrier.wait", on_abort=self._break)
+        self._q = WaitQueue(self._lock, "Barrier.wait", on_abort=self._break, owner=self)
 
     def wait(self, timeout: float | None = None) -> int:
         if timeout is not None:
@@ -242,7 +242,7 @@ class Once:
     does not count: the next caller runs ``fn``.
     """
 
-    __slots__ = ("_exc", "_lock", "_q", "_result", "_runner", "_state")
+    __slots__ = ("__weakref__", "_exc", "_lock", "_q", "_result", "_runner", "_state")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -250,7 +250,7 @@ class Once:
         self._runner: Any = None
         self._result: Any = None
         self._exc: BaseException | None = None
-        self._q = WaitQueue(self._lock, "Once.do")
+        self._q = WaitQueue(self._lock, "Once.do", owner=self)
 
     def do(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
         """Call ``fn(*args)`` if no call has completed yet; return the stored result."""

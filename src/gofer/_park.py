@@ -542,7 +542,13 @@ def give_way(hub: Hub) -> None:
 
 def sleep(seconds: float) -> None:
     """Park the current coroutine for ``seconds`` (0 is ``yield_now``)."""
-    if not seconds > 0:
+    try:
+        positive = seconds > 0
+    except TypeError:
+        raise TypeError(
+            f"sleep() takes a number of seconds, not {type(seconds).__name__}: {seconds!r}"
+        ) from None
+    if not positive:
         if seconds == 0:
             yield_now()
             return

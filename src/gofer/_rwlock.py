@@ -48,13 +48,13 @@ class RwLock:
     releases, the readers queued before the next writer all enter together.
     """
 
-    __slots__ = ("_lock", "_q", "_readers", "_rguard", "_wguard", "_writer")
+    __slots__ = ("__weakref__", "_lock", "_q", "_readers", "_rguard", "_wguard", "_writer")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._readers = 0
         self._writer = False
-        self._q = WaitQueue(self._lock, "RwLock", on_abort=self._grant)
+        self._q = WaitQueue(self._lock, "RwLock", on_abort=self._grant, owner=self)
         self._rguard = _Guard(self.acquire_read, self.release_read)
         self._wguard = _Guard(self.acquire_write, self.release_write)
 

@@ -10,10 +10,12 @@ cancels and waits for whatever is left. ``dump_tasks`` and the hub's
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +33,7 @@ from gofer._park import (
     _deliverable,
     _raise_if_cancelled,
     _Root,
+    _switch_away,
     _Unretrieved,
     _Worker,
     give_way,
@@ -375,11 +378,23 @@ def _cancel_all(hub: Hub) -> None:
 # -- introspection ---------------------------------------------------------------
 
 
+def _never_ran(t: Task[Any]) -> bool:
+    """True if ``t`` is live but its body has not started yet."""
+    g = t._g
+    if g is None or g is getcurrent():
+        return False
+    fr = g.gr_frame
+    # A fresh worker has no frame; a reused one waits in its idle loop's
+    # switch until it runs the task it was given.
+    return fr is None or (fr.f_code is _switch_away.__code__ and fr.f_back is not None
+                          and fr.f_back.f_code is _Worker.run.__code__)
+
+
 def _state_of(t: Task[Any], hub: Hub) -> str:
     g = t._g
     if g is not None and g is getcurrent():
         return "running"  # checked first: a running greenlet has no gr_frame
-    if g is None or (g._wait is None and g.gr_frame is None):
+    if g is None or _never_ran(t):
         return "not started"
     if g in hub.ready:
         return "ready"
@@ -413,3 +428,27 @@ def dump_tasks(file: Any = None) -> str:
     text = "\n".join(lines) + "\n"
     print(text, end="", file=file if file is not None else sys.stderr)
     return text
+
+
+def _warn_never_ran_at_exit() -> None:
+    """At interpreter exit, name the coroutines of plain code that never ran.
+
+    ``go()`` outside ``run()`` only queues the coroutine: it runs when the
+    thread's code next blocks in gofer. A program that ends first would drop
+    it without a word (asyncio warns likewise about pending tasks).
+    """
+    hub = hub_if_any()
+    if hub is None or hub.closed or hub._in_run:
+        return
+    never = sorted(t._label() for t in hub.tasks if _never_ran(t))
+    if never:
+        warnings.warn(
+            f"gofer: {len(never)} coroutine(s) started with go() never ran, because the "
+            "program ended before it blocked in gofer (join them, or use gofer.run()): "
+            + ", ".join(never[:10]) + (", ..." if len(never) > 10 else ""),
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+atexit.register(_warn_never_ran_at_exit)

@@ -28,7 +28,10 @@ thread of another hub may already have taken.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +42,15 @@ __all__ = ["WaitQueue", "Waiter", "check_timeout", "me_for_park", "wake"]
 
 _get_ident = threading.get_ident
 COMPACT_MIN = 32  # rebuild a queue once it holds this many aborted records (and they are half)
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _creation_site() -> tuple[str, int] | None:
+    """(file, line) of the first caller outside gofer: where a primitive was made."""
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+        f = f.f_back  # type: ignore[assignment]
+    return (f.f_code.co_filename, f.f_lineno) if f is not None else None
 
 
 def wake(task: Any) -> None:
@@ -106,7 +118,14 @@ class Waiter:
         return True
 
     def __repr__(self) -> str:
-        return f"<{self.q.what}>"
+        # What a Deadlock message and dump_tasks() show: which primitive, in
+        # what state, made where.
+        q = self.q
+        owner = q.owner() if q.owner is not None else None
+        text = q.what if owner is None else f"{q.what} on {owner!r}"
+        if q.site is not None:
+            text += f", created at {q.site[0]}:{q.site[1]}"
+        return f"<{text}>"
 
 
 class WaitQueue:
@@ -118,17 +137,21 @@ class WaitQueue:
     primitives whose other waiters may proceed once one gives up.
     """
 
-    __slots__ = ("dead", "lock", "on_abort", "q", "what")
+    __slots__ = ("dead", "lock", "on_abort", "owner", "q", "site", "what")
 
     def __init__(
         self,
         lock: threading.Lock,
         what: str,
         on_abort: Callable[[], list[Waiter]] | None = None,
+        owner: Any = None,
     ) -> None:
         self.lock = lock
         self.what = what
         self.on_abort = on_abort
+        # The primitive, for messages (weakly: no cycle to leave to the GC).
+        self.owner: weakref.ref[Any] | None = weakref.ref(owner) if owner is not None else None
+        self.site = _creation_site()
         self.q: deque[Waiter] = deque()
         self.dead = 0
 

@@ -62,13 +62,13 @@ class Mutex:
     release it. Releasing an unlocked Mutex raises ``RuntimeError``.
     """
 
-    __slots__ = ("_lock", "_locked", "_owner", "_q")
+    __slots__ = ("__weakref__", "_lock", "_locked", "_owner", "_q")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._locked = False
         self._owner: Any = None
-        self._q = WaitQueue(self._lock, "Mutex.acquire")
+        self._q = WaitQueue(self._lock, "Mutex.acquire", owner=self)
 
     def acquire(self, timeout: float | None = None) -> None:
         """Wait until the mutex is free and take it (``TimeoutError`` after ``timeout``)."""
@@ -136,14 +136,14 @@ class Semaphore:
     waiters in FIFO order.
     """
 
-    __slots__ = ("_lock", "_q", "_value")
+    __slots__ = ("__weakref__", "_lock", "_q", "_value")
 
     def __init__(self, value: int = 1) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"semaphore initial value must be an int >= 0, not {value!r}")
         self._lock = threading.Lock()
         self._value = value
-        self._q = WaitQueue(self._lock, f"{type(self).__name__}.acquire")
+        self._q = WaitQueue(self._lock, f"{type(self).__name__}.acquire", owner=self)
 
     def acquire(self, timeout: float | None = None) -> None:
         """Take a permit, waiting for one (``TimeoutError`` after ``timeout``)."""
@@ -234,14 +234,14 @@ class Condition:
     either the waiter was notified (and returns) or it was not.
     """
 
-    __slots__ = ("_q", "_qlock", "lock")
+    __slots__ = ("__weakref__", "_q", "_qlock", "lock")
 
     def __init__(self, lock: Mutex | None = None) -> None:
         if lock is not None and not isinstance(lock, Mutex):
             raise TypeError(f"Condition needs a gofer.Mutex, not {type(lock).__name__}")
         self.lock = lock if lock is not None else Mutex()
         self._qlock = threading.Lock()
-        self._q = WaitQueue(self._qlock, "Condition.wait")
+        self._q = WaitQueue(self._qlock, "Condition.wait", owner=self)
 
     def acquire(self, timeout: float | None = None) -> None:
         self.lock.acquire(timeout)

@@ -1,0 +1,131 @@
+"""What the kernel tells a user: dump_tasks, Deadlock messages, argument errors, exit warnings."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import gofer
+
+
+def test_dump_tasks_from_a_coroutine_shows_it_running_with_its_stack(vrun):
+    # repro/dump_quirk.py: the caller was listed as "not started".
+    def child():
+        gofer.sleep(1)
+
+    def dumper():
+        return gofer.dump_tasks(file=io.StringIO())
+
+    def main():
+        c = gofer.go(child)
+        t = gofer.go(dumper)
+        t.name = "dumper"
+        text = t.join()
+        c.cancel()
+        return text
+
+    text = vrun(main)
+    lines = text.splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("- dumper:"))
+    assert lines[i] == "- dumper: running"
+    assert "in dumper" in "\n".join(lines[i + 1 : i + 8])
+    assert any("child): parked on <timer" in ln for ln in lines)
+
+
+def test_dump_tasks_shows_a_queued_coroutine_as_not_started(vrun):
+    def main():
+        gofer.go(lambda: None).join()  # leaves an idle worker to be reused
+        t = gofer.go(lambda: None)  # on the reused worker, not run yet
+        t.name = "queued"
+        text = gofer.dump_tasks(file=io.StringIO())
+        t.join()
+        return text
+
+    assert "- queued: not started" in vrun(main)
+
+
+def test_deadlock_message_names_the_mutex_its_state_and_where_it_was_made(vrun):
+    def main():
+        mu = gofer.Mutex()  # this line is named in the message
+        mu.acquire()
+        t = gofer.go(mu.acquire)
+        t.join()
+
+    with pytest.raises(gofer.Deadlock) as ei:
+        vrun(main)
+    msg = str(ei.value)
+    assert "Mutex.acquire on <gofer.Mutex locked waiters=1>" in msg
+    assert f"created at {__file__}:" in msg
+
+
+def _busy_waitgroup() -> gofer.WaitGroup:
+    wg = gofer.WaitGroup()
+    wg.add(1)
+    return wg
+
+
+@pytest.mark.parametrize("make", [gofer.Event, _busy_waitgroup, lambda: gofer.Semaphore(0)])
+def test_other_primitives_say_where_they_were_made(vrun, make):
+    def main():
+        prim = make()
+        wait = prim.acquire if isinstance(prim, gofer.Semaphore) else prim.wait
+        t = gofer.go(wait)
+        gofer.yield_now()
+        text = gofer.dump_tasks(file=io.StringIO())
+        t.cancel()
+        return text
+
+    text = vrun(main)
+    assert f"created at {__file__}:" in text
+    assert f"on <gofer.{type(make()).__name__}" in text
+
+
+@pytest.mark.parametrize("bad", ["1", None, [1], b"1"])
+def test_sleep_names_a_bad_argument(bad):
+    with pytest.raises(TypeError, match=r"sleep\(\) takes a number of seconds, not "):
+        gofer.sleep(bad)
+
+
+def test_sleep_rejects_negative_and_nan():
+    with pytest.raises(ValueError, match="must be >= 0"):
+        gofer.sleep(-1)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        gofer.sleep(float("nan"))
+
+
+def _run_script(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_go_in_plain_code_that_never_runs_is_named_at_exit():
+    r = _run_script(
+        """
+        import gofer
+        def forgotten():
+            print("ran")
+        gofer.go(forgotten)
+        """
+    )
+    assert r.returncode == 0
+    assert "ran" not in r.stdout
+    assert "RuntimeWarning" in r.stderr and "never ran" in r.stderr
+    assert "(forgotten)" in r.stderr
+
+
+def test_no_exit_warning_when_the_coroutines_ran():
+    r = _run_script(
+        """
+        import gofer
+        gofer.go(print, "ran")
+        gofer.sleep(0)
+        """
+    )
+    assert r.returncode == 0
+    assert r.stdout == "ran\n"
+    assert "never ran" not in r.stderr

@@ -129,3 +129,17 @@ def test_no_exit_warning_when_the_coroutines_ran():
     assert r.returncode == 0
     assert r.stdout == "ran\n"
     assert "never ran" not in r.stderr
+
+
+def test_gofer_http_without_httptools_names_the_extra():
+    r = _run_script(
+        """
+        import sys
+        sys.modules["httptools"] = None  # as if it were not installed
+        try:
+            import gofer.http
+        except ModuleNotFoundError as e:
+            print(e)
+        """
+    )
+    assert "pip install 'gofer[http]'" in r.stdout, r.stderr

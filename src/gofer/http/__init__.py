@@ -26,6 +26,15 @@ See ``docs/http.md``.
 
 from __future__ import annotations
 
+try:
+    import httptools  # noqa: F401 - checked here so the error names the extra
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ModuleNotFoundError(
+        "gofer.http needs the httptools package: install gofer with its http extra "
+        "(pip install 'gofer[http]') or pip install httptools",
+        name="httptools",
+    ) from exc
+
 from gofer.http._request import Headers, Request
 from gofer.http._wire import ClientDisconnected, HTTPError, Limits, ProtocolError
 from gofer.http.client import (

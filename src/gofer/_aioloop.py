@@ -46,7 +46,7 @@ from typing import Any
 from gofer._cancel import CancelScope
 from gofer._hub import RealClock, hub_if_any
 from gofer._poll import IoState
-from gofer._task import Cancelled, _current_tasklike, _deliverable, wait_readable
+from gofer._task import Cancelled, _current_tasklike, _deliverable, park, wait_readable
 
 __all__ = ["GoferEventLoop", "GoferEventLoopPolicy", "HubSelector"]
 
@@ -67,6 +67,8 @@ class HubSelector(selectors.BaseSelector):
         self._inner = inner
         self._loop = loop
         self._st: IoState | None = None
+        self._hub: Any = None  # the hub it last parked on
+        self._idle: Any = None  # the task-like parked with nothing to do
 
     # -- registrations: the inner selector's --------------------------------
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -98,25 +100,49 @@ class HubSelector(selectors.BaseSelector):
 
     def _park(self, timeout: float | None) -> None:
         loop = self._loop
-        st = self._io_state()
+        t = _current_tasklike()  # raises the named errors outside gofer
+        self._hub = t._hub
+        # With no timer and no fd but the loop's self-pipe, only a wake() can
+        # bring work: park on this object, not on I/O, so that a loop with
+        # nothing to do hides no deadlock from the hub.
+        idle = timeout is None and loop._gofer_idle()
         running = events._get_running_loop()
         events._set_running_loop(None)
         try:
             if loop._gofer_exc is None:
                 try:
-                    wait_readable(st, timeout)
+                    self._wait(t, idle, timeout)
                 except Cancelled as exc:
                     loop._gofer_cancelled(exc)
             else:
                 with CancelScope(shield=True):
-                    wait_readable(st, timeout)
+                    self._wait(t, idle, timeout)
         except TimeoutError:
             pass
         finally:
             events._set_running_loop(running)
 
-    def _io_state(self) -> IoState:
-        hub = _current_tasklike()._hub  # raises the named errors outside gofer
+    def _wait(self, t: Any, idle: bool, timeout: float | None) -> None:
+        if idle:
+            self._idle = t
+            park(self)
+        else:
+            wait_readable(self._io_state(t._hub), timeout)
+
+    def _gofer_abort(self, t: Any) -> bool:  # the waitable of an idle park
+        if self._idle is t:
+            self._idle = None
+            return True
+        return False
+
+    def __repr__(self) -> str:
+        return (
+            "<asyncio loop with nothing to do>"
+            if self._idle is not None
+            else "<asyncio loop selector>"
+        )
+
+    def _io_state(self, hub: Any) -> IoState:
         st = self._st
         if st is None or st.closed or st.poller.hub is not hub:
             if st is not None:
@@ -126,11 +152,27 @@ class HubSelector(selectors.BaseSelector):
         return st
 
     def wake(self) -> None:
-        """Wake the coroutine parked in :meth:`select`, if any (hub thread only)."""
+        """Wake the coroutine parked in :meth:`select`, if any (its hub's thread only)."""
+        t = self._idle
+        if t is not None:
+            self._idle = None
+            t._hub.ready.append(t)
+            return
         st = self._st
         t = st.rwaiter if st is not None else None
         if t is not None and st is not None and st._gofer_abort(t):
             t._hub.ready.append(t)
+
+    def wake_threadsafe(self) -> None:
+        """:meth:`wake` from any thread."""
+        hub = self._hub
+        if hub is None:
+            return  # never parked yet: the next select() looks first
+        if hub.thread_ident == threading.get_ident():
+            self.wake()
+        else:
+            with contextlib.suppress(RuntimeError):  # that hub is gone
+                hub.call_threadsafe(self.wake)
 
     @staticmethod
     def _drop(st: IoState) -> None:
@@ -174,6 +216,17 @@ class GoferEventLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._gofer_now()
+
+    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:  # type: ignore[override]
+        handle = super().call_soon_threadsafe(callback, *args, context=context)
+        self._hub_selector.wake_threadsafe()  # the self-pipe alone misses an idle park
+        return handle
+
+    def _gofer_idle(self) -> bool:
+        """Nothing but a wake() can give the loop work (no fd but its self-pipe)."""
+        return len(self._hub_selector.get_map()) <= 1 and not getattr(
+            self, "_signal_handlers", None
+        )
 
     def wake(self) -> None:
         """Let the loop see callbacks added with ``call_soon`` from the same thread.

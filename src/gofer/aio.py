@@ -15,11 +15,13 @@
 * :func:`install_policy` makes ``asyncio.run()`` and
   ``asyncio.new_event_loop()`` build gofer loops (``gofer.patch()`` calls it).
 
-How the hub's loop is driven: a gofer coroutine named "gofer.aio loop" runs
-it while at least one ``run`` is in flight, and otherwise parks idle (not on
-I/O, so it hides no deadlock). When ``gofer.run`` ends, it is cancelled like
-every coroutine: it cancels the loop's remaining tasks, lets them finish,
-and closes the loop.
+How the hub's loop is driven: a gofer coroutine named "gofer.aio loop",
+started by the first ``run``, runs it for the rest of the program, so that
+an asyncio server or background task started in one ``run`` keeps running
+after it. With nothing to do (no fd, no timer) it parks on no I/O, so it
+hides no deadlock. When ``gofer.run`` ends it is cancelled like every
+coroutine: it cancels the loop's remaining tasks, lets them finish, and
+closes the loop.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+
+from greenlet import GreenletExit
 
 from gofer._aioloop import GoferEventLoop, GoferEventLoopPolicy
 from gofer._cancel import CancelScope
@@ -71,62 +75,43 @@ class _Wait:
         return "<asyncio future (gofer.aio.run)>"
 
 
-class _Idle(_Wait):
-    def __repr__(self) -> str:
-        return "<no asyncio work (gofer.aio loop idle)>"
-
-
 class _HubLoop:
     """The asyncio loop of one hub and the coroutine that drives it."""
 
-    __slots__ = ("active", "forever", "hub", "idle", "loop", "runner")
+    __slots__ = ("hub", "loop", "runner")
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.loop = GoferEventLoop()
-        self.active = 0  # run() calls in flight
-        self.forever = False  # the runner is inside loop.run_forever()
-        self.idle = _Idle(None)
         self.runner: Task[None] | None = None
 
-    def start(self) -> None:
-        """One more run() is in flight: make sure the loop is being driven."""
-        self.active += 1
+    def kick(self) -> None:
+        """Work was added from outside the loop: make sure it is being driven."""
         if self.runner is None:
             self.runner = go(self._drive)
             self.runner.name = "gofer.aio loop"
-        elif self.idle.t is not None:
-            self.idle.fire()
         else:
             self.loop.wake()
-
-    def finished(self, _fut: Any = None) -> None:
-        self.active -= 1
-        if self.active == 0 and self.forever:
-            self.loop.stop()
 
     def _drive(self) -> None:
         loop = self.loop
         try:
             while True:
-                if self.active:
-                    self.forever = True
-                    try:
-                        loop.run_forever()
-                    except (KeyboardInterrupt, SystemExit):
-                        pass  # stored on its task too: its run() caller raises it
-                    finally:
-                        self.forever = False
-                    continue
-                self.idle.t = _current_tasklike()
-                park(self.idle)
+                try:
+                    loop.run_forever()  # until the end of gofer.run cancels it
+                except (KeyboardInterrupt, SystemExit):
+                    pass  # stored on its task too: its run() caller raises it
         except Cancelled:
             pass
+        except GreenletExit:
+            loop.close()  # the hub is closing: nothing can run any more
+            raise
         finally:
-            with CancelScope(shield=True):
-                _shutdown(loop)
             if getattr(_tls, "hubloop", None) is self:
                 del _tls.hubloop
+            if not loop.is_closed():
+                with CancelScope(shield=True):
+                    _shutdown(loop)
 
 
 def _shutdown(loop: GoferEventLoop) -> None:
@@ -181,9 +166,8 @@ def run(aw: Awaitable[T]) -> T:
     loop = hl.loop
     task = loop.create_task(aw if asyncio.iscoroutine(aw) else _await(aw))
     w = _Wait(me)
-    task.add_done_callback(hl.finished)
     task.add_done_callback(w.fire)
-    hl.start()
+    hl.kick()
     try:
         park(w)
     except Cancelled:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gofer import _instrument
 from gofer._cancel import CancelScope, move_on_after, shield, timeout
 from gofer._events import BrokenBarrierError
 from gofer._hub import BlockingInHubError, Deadlock, Hub, get_hub
@@ -34,13 +35,19 @@ from gofer.threads import to_thread
 from gofer.timers import Ticker, Timer, after, tick
 
 if TYPE_CHECKING:
-    from gofer import dns, http, net, socket, ssl
+    from gofer import debug, dns, http, net, socket, ssl
+    from gofer._metrics import metrics
+    from gofer._monitor import monitor
+    from gofer._trace import trace
 
 __version__ = "0.1.0"
 
 # Submodules imported on first use (gofer.net, gofer.socket...): they pull in
 # the stdlib's socket and ssl modules, which a program may never need.
-_LAZY_SUBMODULES = {"aio", "dns", "http", "net", "socket", "ssl"}
+_LAZY_SUBMODULES = {"aio", "debug", "dns", "http", "net", "socket", "ssl"}
+# Functions whose modules load on first use (the modules are private, so that
+# importing one never rebinds the name gofer.monitor to a module).
+_LAZY_FUNCTIONS = {"metrics": "gofer._metrics", "monitor": "gofer._monitor", "trace": "gofer._trace"}
 
 
 def __getattr__(name: str) -> Any:
@@ -48,6 +55,10 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module(f"gofer.{name}")
+    if name in _LAZY_FUNCTIONS:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
     raise AttributeError(f"module 'gofer' has no attribute {name!r}")
 
 
@@ -75,6 +86,7 @@ __all__ = [
     "WaitGroup",
     "after",
     "current",
+    "debug",
     "default",
     "dns",
     "dump_tasks",
@@ -82,6 +94,8 @@ __all__ = [
     "go",
     "http",
     "local",
+    "metrics",
+    "monitor",
     "move_on_after",
     "net",
     "race",
@@ -95,5 +109,8 @@ __all__ = [
     "tick",
     "timeout",
     "to_thread",
+    "trace",
     "yield_now",
 ]
+
+_instrument.from_environment()  # GOFER_MONITOR=seconds, GOFER_TRACE=file

@@ -54,7 +54,7 @@ def hub_metrics(hub: Any, names: dict[int | None, str] | None = None) -> dict[st
         rate = (switches - prev[1]) / (now - prev[0])
     lag = sorted(_monitor.the_monitor().lag_samples(hub))
     poller = hub.poller
-    fds = getattr(poller, "_fds", None)
+    fds: Any = getattr(poller, "_fds", None)
     if fds is None:
         fds = getattr(poller, "_live", ())
     names = names if names is not None else _thread_names()
@@ -83,7 +83,7 @@ def server_metrics(server: Any) -> dict[str, Any]:
     """The figures of one ``gofer.http.Server`` (see :func:`metrics`)."""
     st = server.stats
     names = ["unknown", "1xx", "2xx", "3xx", "4xx", "5xx"]
-    addrs = [str(addr) for _, addr in getattr(server, "_listeners", [])]
+    addrs = [_sockname(lsock) for lsock, _ in list(getattr(server, "_listeners", []))]
     return {
         "listening": addrs,
         "interface": getattr(server, "interface", ""),
@@ -95,6 +95,17 @@ def server_metrics(server: Any) -> dict[str, Any]:
         "bytes_in": st.bytes_in,
         "bytes_out": st.bytes_out,
     }
+
+
+def _sockname(sock: Any) -> str:
+    try:
+        addr = sock.getsockname()
+    except OSError:
+        return "closed"
+    if isinstance(addr, tuple):
+        host = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
+        return f"{host}:{addr[1]}"
+    return f"unix:{addr}"
 
 
 def metrics() -> dict[str, Any]:
@@ -184,5 +195,5 @@ def prometheus_text() -> bytes:
     from prometheus_client import CollectorRegistry, generate_latest
 
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(Collector())  # type: ignore[arg-type]
+    reg.register(Collector())
     return bytes(generate_latest(reg))

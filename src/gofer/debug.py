@@ -74,12 +74,12 @@ def dump_all(file: Any = None) -> str:
         tasks = sorted(hub.tasks, key=lambda t: t._label())
         tname = names.get(hub.thread_ident, str(hub.thread_ident))
         lines.append(f"gofer: {len(tasks)} live coroutine(s) on the hub of thread {tname!r} ({hub.poller.name})")
-        running = None
+        running: Any = None
         frame = frames.get(hub.thread_ident)
         if hub.thread_ident != me and frame is not None:
             running = _holder(frame)[1]  # the task running in that thread now, if any
         for t in tasks:
-            if t is running:
+            if running is not None and t is running:
                 lines.append(f"- {t._label()}: running (in its thread)")
                 stack = _format(frame)
             else:

@@ -31,6 +31,7 @@ from typing import Any
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from gofer import _instrument
 from gofer._poll import Poller, make_poller
 
 __all__ = ["SLICE", "BlockingInHubError", "Deadlock", "Hub", "TimerHandle", "get_hub", "hub_if_any"]
@@ -152,6 +153,7 @@ class Hub(greenlet):  # type: ignore[misc]
         "ready",
         "root",
         "slice_end",
+        "switches",
         "thread_ident",
         "workers",
     )
@@ -181,12 +183,14 @@ class Hub(greenlet):  # type: ignore[misc]
         self._fatal: BaseException | None = None
         self._poll_every = 256  # ready items run between two looks at I/O
         self.handoffs = 0  # direct task-to-task switches left before the hub must run
+        self.switches = 0  # ready items run so far (gofer.metrics reads it)
         # SLICE after timers and I/O were last looked at (time.monotonic, even
         # under a virtual clock: it measures how long coroutines have run). A
         # coroutine that yields, hands off or takes a fast path after it lets
         # them run first (gofer._park.give_way).
         self.slice_end = _monotonic() + SLICE
         self.main: Any = None  # run()'s main Task (its _g is None once it has finished)
+        _instrument.hub_created(self)  # last: an instrument may swap self.ready
 
     @property
     def tasks(self) -> set[Any]:
@@ -322,6 +326,9 @@ class Hub(greenlet):  # type: ignore[misc]
             while ready and self.handoffs > 0:
                 self.handoffs -= 1
                 pop().switch()
+            self.switches += budget - self.handoffs
+            if ready is not self.ready:
+                return  # an instrument swapped the ready queue: run() rebinds the locals
             if self._fatal is not None:
                 exc, self._fatal = self._fatal, None
                 self._throw_root(exc)
@@ -462,7 +469,9 @@ def _other_threads_alive() -> bool:
     busy = pool_jobs_in_flight()
     for th in threading.enumerate():
         ident = th.ident
-        if ident == me or not th.is_alive() or (th.daemon and th.name.startswith("pytest_timeout")):
+        if ident == me or not th.is_alive() or ident in _instrument.service_threads:
+            continue
+        if th.daemon and th.name.startswith("pytest_timeout"):
             continue
         if ident in pool and not busy:
             continue

@@ -125,7 +125,6 @@ class _Worker(greenlet):  # type: ignore[misc]
     def run(self) -> None:
         hub = self._hub
         idle = hub.idle_workers
-        ready = hub.ready
         while True:
             t = self.task
             fn, args, kw = t._fn
@@ -163,7 +162,7 @@ class _Worker(greenlet):  # type: ignore[misc]
             js = t._joiners
             if js is not None:
                 t._joiners = None
-                ready.extend(js)
+                hub.ready.extend(js)  # not a local: an instrument may swap the queue
             if t._callbacks is not None:
                 t._run_callbacks()
             # Drop references so that an idle worker keeps nothing alive.
@@ -361,6 +360,7 @@ def _switch_away(hub: Hub, t: Any) -> Any:
                     _raise_thrown(t)
                 return r
         else:
+            hub.switches -= hub.handoffs  # budget left unspent: not switches (Hub._loop)
             hub.handoffs = 0  # the slice is over: the hub looks at I/O next
     r = hub.switch()
     if t._throw is not None:

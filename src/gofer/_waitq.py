@@ -62,10 +62,16 @@ def wake(task: Any) -> None:
         _wake_remote(task)
 
 
+def _append_ready(hub: Any, task: Any) -> None:
+    # hub.ready is read here, in the hub's thread, not when the call is queued:
+    # an instrument may swap the queue in between (gofer._instrument).
+    hub.ready.append(task)
+
+
 def _wake_remote(task: Any) -> None:
     hub = task._hub
     try:
-        hub.call_threadsafe(hub.ready.append, task)
+        hub.call_threadsafe(_append_ready, hub, task)
     except RuntimeError:
         pass  # that hub is closed: its thread has left gofer, nobody waits any more
 

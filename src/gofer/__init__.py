@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from gofer._metrics import metrics
     from gofer._monitor import monitor
     from gofer._trace import trace
+    from gofer.patch import is_patched, patch
 
 __version__ = "0.1.0"
 
@@ -59,6 +60,10 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
+    if name in ("patch", "is_patched"):  # gofer.patch: a callable module (see gofer/patch)
+        import gofer.patch as _patch
+
+        return _patch if name == "patch" else _patch.is_patched
     raise AttributeError(f"module 'gofer' has no attribute {name!r}")
 
 
@@ -93,11 +98,13 @@ __all__ = [
     "get_hub",
     "go",
     "http",
+    "is_patched",
     "local",
     "metrics",
     "monitor",
     "move_on_after",
     "net",
+    "patch",
     "race",
     "run",
     "scope",

@@ -1,0 +1,93 @@
+"""Patching ``socket`` (and its name lookups) and ``ssl``.
+
+``socket.socket`` becomes :class:`gofer.socket.socket` (a subclass of the
+original, so ``isinstance`` checks hold) and ``socketpair``, ``fromfd`` and
+``create_connection`` return such sockets. Name lookups (``getaddrinfo``,
+``gethostbyname``...) go through :mod:`gofer.dns`: numeric hosts inline,
+others in the thread pool while the caller parks; a thread's plain code with
+no coroutine to starve (a pool thread among them) calls the original.
+
+``ssl``: ``SSLContext.wrap_socket`` (through ``SSLContext.sslsocket_class``,
+set on the class, so contexts made before patching are covered) and
+``ssl.SSLSocket`` become :class:`gofer.ssl.SSLSocket`, whose handshake,
+reads, writes and shutdown park; ``ssl``'s own reference to
+``create_connection`` (``get_server_certificate``) is the patched one.
+"""
+
+from __future__ import annotations
+
+import socket as _stdsocket
+from typing import Any
+
+from gofer import dns as _dns
+from gofer import socket as _gsocket
+from gofer.patch._orig import save, thread_may_block
+from gofer.threads import to_thread
+
+__all__ = ["patch_socket", "patch_ssl"]
+
+_orig = {
+    name: getattr(_stdsocket, name)
+    for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo", "getfqdn")
+}
+
+
+def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> Any:
+    """Cooperative :func:`socket.getaddrinfo` (see the module docstring)."""
+    if thread_may_block():
+        return _orig["getaddrinfo"](host, port, family, type, proto, flags)
+    return _dns.getaddrinfo(host, port, family, type, proto, flags)
+
+
+def gethostbyname(hostname: str) -> str:
+    """Cooperative :func:`socket.gethostbyname`."""
+    if thread_may_block():
+        return _orig["gethostbyname"](hostname)  # type: ignore[no-any-return]
+    return _dns.gethostbyname(hostname)
+
+
+def gethostbyname_ex(hostname: str) -> Any:
+    """Cooperative :func:`socket.gethostbyname_ex`."""
+    if thread_may_block():
+        return _orig["gethostbyname_ex"](hostname)
+    return _dns.gethostbyname_ex(hostname)
+
+
+def gethostbyaddr(ip_address: str) -> Any:
+    """Cooperative :func:`socket.gethostbyaddr`."""
+    if thread_may_block():
+        return _orig["gethostbyaddr"](ip_address)
+    return _dns.gethostbyaddr(ip_address)
+
+
+def getnameinfo(sockaddr: Any, flags: int) -> Any:
+    """Cooperative :func:`socket.getnameinfo`."""
+    if thread_may_block():
+        return _orig["getnameinfo"](sockaddr, flags)
+    return _dns.getnameinfo(sockaddr, flags)
+
+
+def getfqdn(name: str = "") -> str:
+    """Cooperative :func:`socket.getfqdn` (the original, in the thread pool)."""
+    if thread_may_block():
+        return _orig["getfqdn"](name)  # type: ignore[no-any-return]
+    return to_thread(_orig["getfqdn"], name)  # type: ignore[no-any-return]
+
+
+def patch_socket() -> None:
+    mod = save("socket")
+    mod.socket = _gsocket.socket
+    mod.socketpair = _gsocket.socketpair
+    mod.fromfd = _gsocket.fromfd
+    mod.create_connection = _gsocket.create_connection
+    for fn in (getaddrinfo, gethostbyname, gethostbyname_ex, gethostbyaddr, getnameinfo, getfqdn):
+        setattr(mod, fn.__name__, fn)
+
+
+def patch_ssl() -> None:
+    from gofer import ssl as _gssl
+
+    mod = save("ssl")
+    mod.SSLSocket = _gssl.SSLSocket
+    mod.SSLContext.sslsocket_class = _gssl.SSLSocket
+    mod.create_connection = _gsocket.create_connection

@@ -218,7 +218,9 @@ class GoferEventLoop(asyncio.SelectorEventLoop):
         return self._gofer_now()
 
     def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:  # type: ignore[override]
-        handle = super().call_soon_threadsafe(callback, *args, context=context)
+        handle: Any = super().call_soon_threadsafe(callback, *args, context=context)
+        if handle._source_traceback:  # debug mode: hide this frame, as asyncio hides its own
+            del handle._source_traceback[-1]
         self._hub_selector.wake_threadsafe()  # the self-pipe alone misses an idle park
         return handle
 

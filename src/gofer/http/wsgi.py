@@ -135,7 +135,7 @@ def _conn_environ(server: Server, conn: ServerConnection) -> dict[str, Any]:
         host, port = "", 0
     env: dict[str, Any] = {
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
+        "wsgi.url_scheme": "https" if server.ssl is not None else "http",
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": False,
         "wsgi.multiprocess": server.multiprocess,

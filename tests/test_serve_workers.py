@@ -133,3 +133,31 @@ def test_workers_refuse_to_fork_from_a_coroutine() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         net.serve(("127.0.0.1", 0), lambda conn: None, workers=0)
+
+
+def test_sighup_starts_new_workers_then_retires_the_old_gracefully(
+    supervisor: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = supervisor
+    old = _children(proc.pid)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rwb")
+    served_by = int(f.readline())  # a connection in progress on an old worker
+    assert served_by in old
+    proc.send_signal(signal.SIGHUP)
+    _wait_for(lambda: len(_children(proc.pid) - old) == 2, timeout=20)
+    new = _children(proc.pid) - old
+    # Once the new generation is ready the old is retired: the idle old worker
+    # goes at once, ours stays for our connection but accepts no more.
+    _wait_for(lambda: _children(proc.pid) == new | {served_by}, timeout=20)
+    assert all(_ask(port) in new for _ in range(10))
+    f.write(b"still served\n")
+    f.flush()
+    assert f.readline() == b"still served\n"
+    f.close()
+    s.close()
+    _wait_for(lambda: _children(proc.pid) == new, timeout=20)  # the old ones finish and go
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and out == b"supervisor stopped\n"
+    assert b"reload: 2 new worker(s) ready, stopping 2 old one(s)" in err

@@ -19,13 +19,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -263,6 +266,34 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+# -- child processes under gofer.patch() -----------------------------------------
+
+
+def run_patched_child(script: str, *args: str, timeout: float = 300) -> dict[str, Any]:
+    """Run ``python script *args`` and return the JSON object its last line prints.
+
+    ``gofer.patch()`` is process-wide, so tests of drivers that need it run
+    their workload in a child (the script calls ``gofer.patch()`` first). A
+    child exiting with status 3 skips the test with its output as reason.
+    """
+    import gofer
+
+    if not callable(getattr(gofer, "patch", None)):
+        pytest.skip("gofer.patch() is not available in this build")
+    r = subprocess.run(
+        [sys.executable, script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+    )
+    if r.returncode == 3:
+        pytest.skip(r.stdout.strip() or r.stderr.strip())
+    assert r.returncode == 0, f"child failed ({r.returncode}):\n{r.stdout}\n{r.stderr[-5000:]}"
+    result: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
+    return result
 
 
 # -- fixtures --------------------------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ import pytest
 
 import gofer
 from gofer import patch_db
-from services import Service, postgres  # noqa: F401  (a fixture)
+from services import Service, postgres, run_patched_child  # noqa: F401  (a fixture)
 
 N = 200
 SERIAL = N * 0.2
@@ -165,17 +164,8 @@ def test_psycopg3_hub_runs_during_query(postgres: Service, patched_drivers: None
     gofer.run(main)
 
 
-def _child(*args: str, timeout: float = 120) -> dict[str, Any]:
-    """Run this file as a child process (gofer.patch() is process-wide)."""
-    if not callable(getattr(gofer, "patch", None)):
-        pytest.skip("gofer.patch() is not available in this build")
-    r = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout, cwd=HERE
-    )
-    if r.returncode == 3:
-        pytest.skip(r.stdout.strip() or r.stderr.strip())
-    assert r.returncode == 0, f"child failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
-    return json.loads(r.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+def _child(*args: str) -> dict[str, Any]:
+    return run_patched_child(__file__, *args)
 
 
 def test_pg8000_concurrent_sleeps(postgres: Service) -> None:  # noqa: F811
@@ -203,7 +193,9 @@ def _pg8000_child(host: str, port: int) -> dict[str, float]:
     import pg8000.dbapi
 
     return _concurrently(
-        lambda: pg8000.dbapi.connect(host=host, port=port, user="postgres", database="postgres")
+        lambda: pg8000.dbapi.connect(
+            host=host, port=port, user="postgres", database="postgres", ssl_context=False
+        )
     )
 
 
@@ -251,6 +243,7 @@ def _sqlalchemy_child(host: str, port: int) -> dict[str, Any]:
 
 if __name__ == "__main__":
     what, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    gofer.patch()  # type: ignore[operator]
+    gofer.patch()
+    patch_db.patch_all()  # idempotent: for builds whose patch() does not call it yet
     result = {"pg8000": _pg8000_child, "sqlalchemy": _sqlalchemy_child}[what](host, port)
     print(json.dumps(result))

@@ -196,7 +196,11 @@ def _pg8000_child(host: str, port: int) -> dict[str, float]:
         lambda: pg8000.dbapi.connect(
             # ssl_context=False: pg8000 would build an SSLContext per connection (27 ms
             # of CPU each here, loading the CA store), which measures nothing of gofer.
-            host=host, port=port, user="postgres", database="postgres", ssl_context=False
+            host=host,
+            port=port,
+            user="postgres",
+            database="postgres",
+            ssl_context=False,
         )
     )
 

@@ -12,9 +12,10 @@ refreshes the ``Date`` stamp and ages connections that wait for the network,
 cancelling those that exceed the header, keep-alive, read or write timeout.
 Requests pay nothing for timeouts.
 
-``shutdown(grace)`` stops accepting, closes idle keep-alive connections at
-once, lets requests in progress finish (their responses say
-``Connection: close``) and cancels what is left when ``grace`` runs out.
+``shutdown(grace)`` stops accepting, lets requests in progress finish
+(their responses say ``Connection: close``), closes idle keep-alive
+connections once a short window for a request already on its way has
+passed, and cancels what is left when ``grace`` runs out.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ message, and every Python call shows in the echo benchmark. Timeouts and the
 first registration take the general path in ``socket._wait``.
 
 With a logical timeout of ``0.0`` the methods are the C methods themselves
-(``BlockingIOError`` is raised, never a park), as in the stdlib.
+(``BlockingIOError`` is raised, never a park), as in the stdlib. So they are
+with ``MSG_DONTWAIT`` in ``flags``: that call alone is non-blocking, whatever
+the socket's timeout.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ _sendall: Any = _ss.sendall
 # except for a negative size (EINVAL instead of ValueError): _read_failed.
 _read: Any = os.read
 _write: Any = os.write
+# 0 where the platform has no MSG_DONTWAIT (then no flag asks for it).
+_DONTWAIT: int = getattr(_socket, "MSG_DONTWAIT", 0)
 
 
 def _read_failed(sock: Any, bufsize: Any, exc: OSError) -> bytes:
@@ -77,7 +81,7 @@ class SocketIOMixin:
         """Like :meth:`socket.socket.recv`; parks while no data is there."""
         fd = self._fd
         if fd < 0 or flags:
-            return self._io(True, _recv, bufsize, flags)  # type: ignore[no-any-return]
+            return self._io(True, flags, _recv, bufsize, flags)  # type: ignore[no-any-return]
         # A stream socket, no flags: read(2) (see _read above).
         st = self._st
         if st is None or st.readable:
@@ -128,12 +132,14 @@ class SocketIOMixin:
             try:
                 n: int = _recv_into(self, buffer, nbytes, flags)
             except BlockingIOError:
-                if self._timeout == 0.0:
+                if self._timeout == 0.0 or flags & _DONTWAIT:
                     raise
             else:
                 if n and n < (nbytes or len(buffer)) and self._stream and st is not None and st.readable is True:
                     st.readable = False
                 return n
+        if self._timeout == 0.0 or flags & _DONTWAIT:
+            return _recv_into(self, buffer, nbytes, flags)  # type: ignore[no-any-return]
         if self._timeout is None and st is not None and not st.closed:
             while True:
                 st.readable = False
@@ -145,8 +151,6 @@ class SocketIOMixin:
                 if n and n < (nbytes or len(buffer)) and self._stream and st.readable is True:
                     st.readable = False
                 return n
-        if self._timeout == 0.0:
-            return _recv_into(self, buffer, nbytes, flags)  # type: ignore[no-any-return]
         deadline = self._deadline_once()
         while True:
             self._wait(True, deadline)
@@ -161,29 +165,34 @@ class SocketIOMixin:
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Like :meth:`socket.socket.recvfrom`."""
-        return self._io(True, _ss.recvfrom, bufsize, flags)  # type: ignore[no-any-return]
+        return self._io(True, flags, _ss.recvfrom, bufsize, flags)  # type: ignore[no-any-return]
 
     def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> tuple[int, Any]:
         """Like :meth:`socket.socket.recvfrom_into`."""
-        return self._io(True, _ss.recvfrom_into, buffer, nbytes, flags)  # type: ignore[no-any-return]
+        return self._io(True, flags, _ss.recvfrom_into, buffer, nbytes, flags)  # type: ignore[no-any-return]
 
     def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, list[Any], int, Any]:
         """Like :meth:`socket.socket.recvmsg`."""
-        return self._io(True, _ss.recvmsg, bufsize, ancbufsize, flags)  # type: ignore[no-any-return]
+        return self._io(True, flags, _ss.recvmsg, bufsize, ancbufsize, flags)  # type: ignore[no-any-return]
 
     def recvmsg_into(self, buffers: Any, ancbufsize: int = 0, flags: int = 0) -> tuple[int, list[Any], int, Any]:
         """Like :meth:`socket.socket.recvmsg_into`."""
-        return self._io(True, _ss.recvmsg_into, buffers, ancbufsize, flags)  # type: ignore[no-any-return]
+        return self._io(True, flags, _ss.recvmsg_into, buffers, ancbufsize, flags)  # type: ignore[no-any-return]
 
-    def _io(self, read: bool, meth: Any, *args: Any) -> Any:
-        """``meth(self, *args)``, parking while it would block (datagram-friendly: no flag clearing)."""
+    def _io(self, read: bool, flags: Any, meth: Any, *args: Any) -> Any:
+        """``meth(self, *args)``, parking while it would block (datagram-friendly: no flag clearing).
+
+        ``flags`` are the call's flags, for ``MSG_DONTWAIT`` (never a park).
+        """
         st = self._st
         if self._timeout == 0.0 or st is None or (st.readable if read else st.writable):
             try:
                 return meth(self, *args)
             except BlockingIOError:
-                if self._timeout == 0.0:
+                if self._timeout == 0.0 or flags & _DONTWAIT:
                     raise
+        elif flags & _DONTWAIT:
+            return meth(self, *args)
         deadline = self._deadline_once()
         while True:
             self._wait(read, deadline)
@@ -201,13 +210,13 @@ class SocketIOMixin:
             try:
                 n: int = _write(fd, data) if fd >= 0 and not flags else _send(self, data, flags)
             except BlockingIOError:
-                if self._timeout == 0.0:
+                if self._timeout == 0.0 or flags & _DONTWAIT:
                     raise
             else:
                 if n < len(data) and self._stream and st is not None:
                     st.writable = False
                 return n
-        if self._timeout == 0.0:
+        if self._timeout == 0.0 or flags & _DONTWAIT:
             return _send(self, data, flags)  # type: ignore[no-any-return]
         deadline = self._deadline_once()
         while True:
@@ -229,7 +238,7 @@ class SocketIOMixin:
             try:
                 sent = _write(fd, data) if fd >= 0 and not flags else _send(self, data, flags)
             except BlockingIOError:
-                if self._timeout == 0.0:
+                if self._timeout == 0.0 or flags & _DONTWAIT:
                     raise
             else:
                 if sent == len(data) and (data.__class__ is bytes or data.__class__ is bytearray):
@@ -241,7 +250,7 @@ class SocketIOMixin:
             total = view.nbytes
             if sent >= total:
                 return
-            if self._timeout == 0.0:
+            if self._timeout == 0.0 or flags & _DONTWAIT:
                 _sendall(self, view[sent:], flags)
                 return
             deadline = self._deadline_once()
@@ -257,17 +266,23 @@ class SocketIOMixin:
                             return
                 self._wait(False, deadline)
 
-    def sendto(self, data: Any, flags_or_address: Any, address: Any = None) -> int:
-        """Like :meth:`socket.socket.sendto` (host names resolved cooperatively)."""
-        if address is None:
-            return self._io(False, _ss.sendto, data, self._resolve(flags_or_address))  # type: ignore[no-any-return]
-        return self._io(False, _ss.sendto, data, flags_or_address, self._resolve(address))  # type: ignore[no-any-return]
+    def sendto(self, data: Any, *args: Any) -> int:
+        """Like :meth:`socket.socket.sendto`: ``sendto(data[, flags], address)``.
+
+        Host names in ``address`` are resolved cooperatively.
+        """
+        if len(args) == 1:
+            return self._io(False, 0, _ss.sendto, data, self._resolve(args[0]))  # type: ignore[no-any-return]
+        if len(args) == 2:
+            flags, address = args
+            return self._io(False, flags, _ss.sendto, data, flags, self._resolve(address))  # type: ignore[no-any-return]
+        raise TypeError(f"sendto() takes 2 or 3 arguments ({len(args) + 1} given)")
 
     def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
         """Like :meth:`socket.socket.sendmsg`."""
         if address is None:
-            return self._io(False, _ss.sendmsg, buffers, ancdata, flags)  # type: ignore[no-any-return]
-        return self._io(False, _ss.sendmsg, buffers, ancdata, flags, self._resolve(address))  # type: ignore[no-any-return]
+            return self._io(False, flags, _ss.sendmsg, buffers, ancdata, flags)  # type: ignore[no-any-return]
+        return self._io(False, flags, _ss.sendmsg, buffers, ancdata, flags, self._resolve(address))  # type: ignore[no-any-return]
 
     # -- sendfile --------------------------------------------------------------------
     def _sendfile_use_sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:

@@ -23,6 +23,13 @@ How it stays cheap (this is gofer's hottest code):
 * ``close()`` unregisters the fd before it is closed (so a reused fd number
   is never confused with it) and wakes a coroutine parked on the socket with
   ``OSError(EBADF)`` instead of leaving it parked forever.
+* The stdlib's ``ssl.SSLContext.wrap_socket()`` is refused with a
+  ``TypeError`` naming ``gofer.ssl``: it would build a stdlib ``SSLSocket``
+  on the fd, made blocking, whose every TLS read would block the hub. The
+  first thing the stdlib's ``SSLSocket._create`` does is
+  ``sock.getsockopt(SOL_SOCKET, SO_TYPE)``, before any second socket object
+  owns the fd, so that is where it is caught (a context whose
+  ``sslsocket_class`` is ``gofer.ssl.SSLSocket`` is cooperative and allowed).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import errno as _errno
 import operator as _operator
 import os as _os
 import socket as _stdsocket
+import sys as _sys
 import threading as _threading
 
 # Re-exported as the stdlib's own objects (the rest through __getattr__).
@@ -74,7 +82,9 @@ _fileno = _ss.fileno
 _gettimeout = _ss.gettimeout
 _setblocking = _ss.setblocking
 _type = _ss.type.__get__
+_getsockopt = _ss.getsockopt
 _EBADF = _errno.EBADF
+_SO_TYPE = _stdsocket.SO_TYPE
 
 
 class socket(_SocketIOMixin, _stdsocket.socket):
@@ -93,10 +103,10 @@ class socket(_SocketIOMixin, _stdsocket.socket):
         proto: int = -1,
         fileno: int | None = None,
     ) -> None:
+        self._st: Any = None  # set first: __del__ runs even when the constructor fails
         _stdsocket.socket.__init__(self, family, type, proto, fileno)
         self._timeout: float | None = _gettimeout(self)
         _setblocking(self, False)
-        self._st: Any = None
         self._stream = _type(self) == SOCK_STREAM
         self._fd = _fileno(self) if self._stream else -1  # see gofer._sockio
 
@@ -104,8 +114,9 @@ class socket(_SocketIOMixin, _stdsocket.socket):
     def settimeout(self, value: float | None) -> None:
         """Like :meth:`socket.socket.settimeout` (None: block, 0: non-blocking)."""
         t = _check_timeout(value)
-        if _fileno(self) < 0:
-            raise OSError(_EBADF, _os.strerror(_EBADF))  # as the stdlib's fcntl would
+        # The fd stays non-blocking; the call checks it as the stdlib's does
+        # (OSError on a closed socket, or on an fd closed behind its back).
+        _setblocking(self, False)
         self._timeout = t
 
     def gettimeout(self) -> float | None:
@@ -116,12 +127,18 @@ class socket(_SocketIOMixin, _stdsocket.socket):
         return self._timeout
 
     def setblocking(self, flag: bool) -> None:
-        if _fileno(self) < 0:
-            raise OSError(_EBADF, _os.strerror(_EBADF))
+        """Like :meth:`socket.socket.setblocking` (the fd itself stays non-blocking)."""
+        _setblocking(self, False)  # OSError on a bad fd, as in the stdlib
         self._timeout = None if flag else 0.0
 
     def getblocking(self) -> bool:
         return self._timeout != 0.0
+
+    def getsockopt(self, level: int, optname: int, *buflen: int) -> Any:
+        """Like :meth:`socket.socket.getsockopt` (see the module docstring on ``ssl``)."""
+        if optname == _SO_TYPE and level == SOL_SOCKET and not buflen:
+            _refuse_stdlib_ssl(_sys._getframe(1))
+        return _getsockopt(self, level, optname, *buflen)
 
     # -- accept / connect -------------------------------------------------------
     def accept(self) -> tuple[socket, Any]:
@@ -266,6 +283,22 @@ def _release(st: Any) -> None:
             hub.call_threadsafe(st.poller.unregister, st, exc)
         except RuntimeError:
             pass  # that hub is closed: it dropped its fds already
+
+
+def _refuse_stdlib_ssl(frame: Any) -> None:
+    """Raise if ``frame`` is the stdlib's ``SSLSocket._create`` making a blocking SSLSocket."""
+    if frame.f_code.co_name != "_create" or frame.f_globals.get("__name__") != "ssl":
+        return
+    cls = frame.f_locals.get("cls")
+    if isinstance(cls, type) and issubclass(cls, socket):
+        return  # gofer.ssl.SSLSocket (or a subclass): cooperative
+    raise TypeError(
+        "ssl.SSLContext.wrap_socket() cannot wrap a gofer socket: the stdlib's SSLSocket "
+        "would block the whole hub on every TLS read and write. Use "
+        "gofer.ssl.wrap_socket(sock, context, server_side=..., server_hostname=...) instead "
+        "(same arguments), gofer.net.connect(addr, ssl=context), or a context made by "
+        "gofer.ssl.client_context()/server_context()"
+    )
 
 
 def _check_timeout(value: Any) -> float | None:

@@ -10,6 +10,14 @@ stdlib's. A short TLS read says nothing about the socket buffer (OpenSSL
 reads record by record), so only ``SSLWantReadError`` clears the readiness
 flag here.
 
+The stdlib's ``ssl.SSLContext.wrap_socket()`` makes a stdlib ``SSLSocket``,
+whose reads block the OS thread and so the hub: given a gofer socket it is
+refused with a ``TypeError`` that names this module (see
+:mod:`gofer.socket`). The contexts made here (:func:`server_context`,
+:func:`client_context`) have ``sslsocket_class = SSLSocket``, so their own
+``wrap_socket()`` is cooperative; for any other context, set that attribute
+or call :func:`wrap_socket`.
+
 Client sockets verify the server's certificate and host name by default
 (``ssl.create_default_context()``). Errors are the stdlib's: a plain-text
 peer fails the handshake with ``ssl.SSLError``, a bad certificate with
@@ -193,10 +201,13 @@ def server_context(
 ) -> _ssl.SSLContext:
     """A server context with the stdlib's secure defaults and this certificate.
 
+    Its ``wrap_socket()`` makes a cooperative :class:`SSLSocket`.
+
     ``alpn`` lists the protocols offered (e.g. ``["h2", "http/1.1"]``);
     ``cafile`` + ``require_client_cert`` ask clients for a certificate.
     """
     ctx = _ssl.create_default_context(_ssl.Purpose.CLIENT_AUTH, cafile=cafile)
+    ctx.sslsocket_class = SSLSocket
     ctx.load_cert_chain(certfile, keyfile, password)
     if require_client_cert:
         ctx.verify_mode = _ssl.CERT_REQUIRED
@@ -214,10 +225,13 @@ def client_context(
 ) -> _ssl.SSLContext:
     """A client context that verifies the server (against ``cafile`` if given).
 
+    Its ``wrap_socket()`` makes a cooperative :class:`SSLSocket`.
+
     ``certfile``/``keyfile`` present a client certificate; ``alpn`` lists
     the protocols asked for.
     """
     ctx = _ssl.create_default_context(cafile=cafile)
+    ctx.sslsocket_class = SSLSocket
     if certfile is not None:
         ctx.load_cert_chain(certfile, keyfile)
     if alpn is not None:

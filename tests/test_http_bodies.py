@@ -82,7 +82,7 @@ def test_streamed_large_pieces_are_sent_in_order() -> None:
     with ServerThread(app, interface="wsgi") as srv:
         out = fetch(srv.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", slow=True)
     body = out.split(b"\r\n\r\n", 1)[1]
-    expected = b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in BIG) + b"0\r\n\r\n"
+    expected = b"".join(b"%X\r\n%b\r\n" % (len(p), p) for p in BIG) + b"0\r\n\r\n"
     assert body == expected
 
 

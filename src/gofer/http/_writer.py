@@ -48,14 +48,22 @@ _cache: dict[tuple[str, str], tuple[bytes, int]] = {}
 
 
 class HeaderBlock:
-    """Encoded application headers and what they imply for framing."""
+    """Encoded application headers and what they imply for framing.
 
-    __slots__ = ("close", "data", "length")
+    ``data`` leaves out the application's ``Content-Length``; ``data_cl``
+    keeps it where and as the application wrote it (sent when it is the
+    body's true length, so the bytes match what gunicorn sends).
+    """
 
-    def __init__(self, data: bytes, length: int, close: bool) -> None:
+    __slots__ = ("close", "data", "data_cl", "length")
+
+    def __init__(self, data: bytes, length: int, close: bool, data_cl: bytes | None = None) -> None:
         self.data = data
         self.length = length  # a Content-Length the application gave, or -1
         self.close = close  # the application asked for Connection: close
+        if data_cl is None:
+            data_cl = data + b"Content-Length: %d\r\n" % length if length >= 0 else data
+        self.data_cl = data_cl
 
 
 EMPTY = HeaderBlock(b"", -1, False)
@@ -86,6 +94,7 @@ def encode_header_list(headers: Iterable[tuple[str, str]]) -> HeaderBlock:
 
 def _encode(headers: Iterable[tuple[str, str]]) -> HeaderBlock:
     out = []
+    out_cl = []
     length = -1
     close = False
     cache = _cache
@@ -106,7 +115,9 @@ def _encode(headers: Iterable[tuple[str, str]]) -> HeaderBlock:
         data, kind = hit
         if not kind:
             out.append(data)
+            out_cl.append(data)
         elif kind == 1:
+            out_cl.append(data)
             value = pair[1]
             try:
                 length = int(value)
@@ -116,7 +127,7 @@ def _encode(headers: Iterable[tuple[str, str]]) -> HeaderBlock:
                 raise ValueError(f"invalid Content-Length header value {value!r}")
         elif kind == 3:
             close = close or "close" in pair[1].lower()
-    return HeaderBlock(b"".join(out), length, close)
+    return HeaderBlock(b"".join(out), length, close, b"".join(out_cl))
 
 
 def _conn_line(conn: ServerConnection, req: Request, hb: HeaderBlock) -> bytes:
@@ -156,12 +167,17 @@ def write_full(conn: ServerConnection, req: Request, code: int, sline: bytes, hb
         body = b""
         if hb.length >= 0:
             n = hb.length  # what the application says a GET would send (RFC 9110 §9.3.2)
-    cl = _CL_LINES[n] if n < 2048 else b"Content-Length: %d\r\n" % n
+    if hb.length == n:
+        data = hb.data_cl  # the application's own Content-Length line, where it put it
+        cl = b""
+    else:
+        data = hb.data
+        cl = _CL_LINES[n] if n < 2048 else b"Content-Length: %d\r\n" % n
     if n > 65536:
-        conn.out.append(b"".join((sline, conn.stamp.value, hb.data, cl, cline, b"\r\n")))
+        conn.out.append(b"".join((sline, conn.stamp.value, data, cl, cline, b"\r\n")))
         conn.out.append(body)
     else:
-        conn.out.append(b"".join((sline, conn.stamp.value, hb.data, cl, cline, b"\r\n", body)))
+        conn.out.append(b"".join((sline, conn.stamp.value, data, cl, cline, b"\r\n", body)))
 
 
 def write_parts(
@@ -169,7 +185,7 @@ def write_parts(
 ) -> None:
     """Queue a response whose body is ``parts`` (``n`` bytes in all): large ones are not joined."""
     if req.method == "HEAD":
-        write_full(conn, req, code, sline, HeaderBlock(hb.data, hb.length if hb.length >= 0 else n, hb.close), b"")
+        write_full(conn, req, code, sline, hb if hb.length >= 0 else HeaderBlock(hb.data, n, hb.close), b"")
         return
     if n <= 65536 or code < 200 or code == 204 or code == 304:
         write_full(conn, req, code, sline, hb, b"".join(parts))
@@ -177,7 +193,8 @@ def write_parts(
     cline = _conn_line(conn, req, hb)
     conn.status = code
     conn.nbytes = n
-    conn.out.append(b"".join((sline, conn.stamp.value, hb.data, b"Content-Length: %d\r\n" % n, cline, b"\r\n")))
+    data, cl = (hb.data_cl, b"") if hb.length == n else (hb.data, b"Content-Length: %d\r\n" % n)
+    conn.out.append(b"".join((sline, conn.stamp.value, data, cl, cline, b"\r\n")))
     conn.out.extend(parts)  # sent by sendmsg as they are (ServerConnection.flush)
 
 
@@ -196,7 +213,7 @@ def send_file(conn: ServerConnection, req: Request, code: int, sline: bytes, hb:
     if not stat.S_ISREG(info.st_mode):
         return False
     length = hb.length if hb.length >= 0 else max(0, info.st_size - offset)
-    w = StreamWriter(conn, req, code, sline, HeaderBlock(hb.data, length, hb.close))
+    w = StreamWriter(conn, req, code, sline, hb if hb.length == length else HeaderBlock(hb.data, length, hb.close))
     conn.flush()
     if w.head_only:
         return True
@@ -246,14 +263,14 @@ class StreamWriter:
         self.sent = 0
         if code < 200:
             raise ValueError(f"an application cannot answer with an informational status ({code})")
+        data = hb.data
         if head_only or length >= 0:
-            if code == 204 or code == 304 or length < 0:
-                framing = b""
-            else:
-                framing = _CL_LINES[length] if length < 2048 else b"Content-Length: %d\r\n" % length
+            framing = b""
+            if length >= 0 and code != 204 and code != 304:
+                data = hb.data_cl  # the application's Content-Length, in place
             self.chunked = False
         elif req.version == "1.1":
-            framing = b"Transfer-Encoding: chunked\r\n"
+            framing = b"Transfer-Encoding: chunked\r\n"  # before the application's fields, as gunicorn
             self.chunked = True
         else:
             framing = b""
@@ -262,7 +279,7 @@ class StreamWriter:
         cline = _conn_line(conn, req, hb) if conn.keep else _CLOSE
         conn.status = code
         conn.nbytes = 0
-        conn.out.append(b"".join((sline, conn.stamp.value, hb.data, framing, cline, b"\r\n")))
+        conn.out.append(b"".join((sline, conn.stamp.value, framing, data, cline, b"\r\n")))
 
     def write(self, piece: Any) -> None:
         if not isinstance(piece, bytes | bytearray | memoryview):
@@ -281,7 +298,7 @@ class StreamWriter:
         out = conn.out
         # flush() sends before returning: the piece is not copied.
         if self.chunked:
-            out.append(b"%x\r\n" % len(piece))
+            out.append(b"%X\r\n" % len(piece))  # upper case, as gunicorn
             out.append(piece)
             out.append(b"\r\n")
         else:

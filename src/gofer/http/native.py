@@ -94,7 +94,8 @@ class Response:
         pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
         block = encode_header_list(pairs)
         if content_type is not None:
-            block = HeaderBlock(_ct_line(content_type) + block.data, block.length, block.close)
+            ct = _ct_line(content_type)
+            block = HeaderBlock(ct + block.data, block.length, block.close, ct + block.data_cl)
         self._block = block
 
     @classmethod

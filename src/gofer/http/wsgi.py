@@ -244,9 +244,10 @@ def make_wsgi_dispatch(app: Callable[..., Any], server: Server) -> Callable[[Ser
             if start.writer is None:
                 if start.block is None:
                     raise RuntimeError("the WSGI application returned without calling start_response")
-                write_full(conn, req, start.code, start.sline, start.block, b"")
-            else:
-                start.writer.finish()
+                # An iterable that yielded nothing: framed as a stream (an
+                # empty chunked body unless a length was given), as gunicorn does.
+                start.writer = StreamWriter(conn, req, start.code, start.sline, start.block)
+            start.writer.finish()
         except (PeerGone, ClientDisconnected):
             raise
         except HTTPError as err:

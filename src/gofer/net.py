@@ -187,6 +187,11 @@ class _UnixDatagramSocket(gsocket.socket):
         st = os.stat(path)
         self._bound = (os.path.abspath(path), st.st_dev, st.st_ino)
 
+    def detach(self) -> int:
+        """Like :meth:`socket.socket.detach`; the file stays with the fd."""
+        self._bound = None
+        return super().detach()
+
     def _real_close(self, *args: Any) -> None:
         super()._real_close(*args)
         bound, self._bound = self._bound, None

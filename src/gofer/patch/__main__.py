@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--stdlib-tests"]:
         from gofer.patch._stdlib import main as stdlib_main
 
-        return stdlib_main(argv[1:])
+        return int(stdlib_main(argv[1:]))
     skip: dict[str, bool] = {}
     while argv[:1] == ["--no"] and len(argv) >= 2:
         skip[argv[1]] = False

@@ -7,11 +7,13 @@ original, so ``isinstance`` checks hold) and ``socketpair``, ``fromfd`` and
 others in the thread pool while the caller parks; a thread's plain code with
 no coroutine to starve (a pool thread among them) calls the original.
 
-``ssl``: ``SSLContext.wrap_socket`` (through ``SSLContext.sslsocket_class``,
-set on the class, so contexts made before patching are covered) and
-``ssl.SSLSocket`` become :class:`gofer.ssl.SSLSocket`, whose handshake,
-reads, writes and shutdown park; ``ssl``'s own reference to
-``create_connection`` (``get_server_certificate``) is the patched one.
+``ssl``: ``SSLContext.wrap_socket`` returns a :class:`gofer.ssl.SSLSocket`
+(through ``SSLContext.sslsocket_class``, set on the class, so contexts made
+before patching are covered), whose handshake, reads, writes and shutdown
+park. ``ssl.SSLSocket`` itself stays the stdlib's class: ``ssl`` names it in
+its own methods (``super(SSLSocket, self)``), and gofer's is a subclass, so
+``isinstance`` checks hold. ``ssl``'s own reference to ``create_connection``
+(``get_server_certificate``) is the patched one.
 """
 
 from __future__ import annotations
@@ -88,6 +90,5 @@ def patch_ssl() -> None:
     from gofer import ssl as _gssl
 
     mod = save("ssl")
-    mod.SSLSocket = _gssl.SSLSocket
     mod.SSLContext.sslsocket_class = _gssl.SSLSocket
     mod.create_connection = _gsocket.create_connection

@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
         with open(argv[argv.index("--skip") + 1]) as f:
             skip = {line.strip() for line in f if line.strip()}
     per_test = float(argv[argv.index("--test-timeout") + 1]) if "--test-timeout" in argv else 60.0
-    from test import support
+    from test import support  # type: ignore[import-not-found]
 
     support.use_resources = []  # no network, no long "cpu" tests: the same in both runs
     sink = open(out, "a", buffering=1)  # noqa: SIM115 - open for the whole run
@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
         return out
 
     tests = [t for t in flat(suite) if t.id() not in skip]
-    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=1, resultclass=Result)
+    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=1, resultclass=Result)  # type: ignore[arg-type]
     runner.run(unittest.TestSuite(tests))
     sink.write("DONE\n")
     sink.close()

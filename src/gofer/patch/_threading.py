@@ -126,9 +126,12 @@ def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
     code waits for: gofer's hub must not take that wait for a deadlock.
     """
 
+    token = _RawThread(0)  # counted from now: the thread may not have run yet
+
     def run(*a: Any, **kw: Any) -> Any:
         ident = _orig_get_ident()
         with _raw_lock:
+            _raw.pop(id(token), None)
             _raw[ident] = _RawThread(ident)
         try:
             return function(*a, **kw)
@@ -136,14 +139,21 @@ def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
             with _raw_lock:
                 _raw.pop(ident, None)
 
-    if kwargs is None:
-        return int(_orig_start_new_thread(run, args))
-    return int(_orig_start_new_thread(run, args, kwargs))
+    with _raw_lock:
+        _raw[id(token)] = token
+    try:
+        if kwargs is None:
+            return int(_orig_start_new_thread(run, args))
+        return int(_orig_start_new_thread(run, args, kwargs))
+    except BaseException:
+        with _raw_lock:
+            _raw.pop(id(token), None)
+        raise
 
 
 def _enumerate_for_gofer() -> list[Any]:
     """``threading.enumerate()`` plus the raw threads (gofer's own view only)."""
-    known = _orig_enumerate()
+    known: list[Any] = _orig_enumerate()
     with _raw_lock:
         raw = list(_raw.values())
     if raw:
@@ -170,7 +180,7 @@ def patch_threading() -> None:
         thr.start_new = start_new_thread
     view = _views.get("threading")
     if view is not None:
-        view.enumerate = _enumerate_for_gofer  # what the hub's deadlock check reads
+        view.enumerate = _enumerate_for_gofer  # type: ignore[attr-defined]  # read by the hub's deadlock check
     thr.allocate_lock = _locks.Lock
     thr.LockType = _locks.Lock
     if hasattr(thr, "RLock"):

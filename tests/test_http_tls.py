@@ -172,7 +172,7 @@ def test_gofer_serve_https_with_curl_and_requests(serve_tls: Any) -> None:
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_gofer_serve_ca_certs_requires_a_client_certificate(serve_tls: Any) -> None:
-    proc, port = serve_tls("--ca-certs", CA)
+    _, port = serve_tls("--ca-certs", CA)
     url = f"https://localhost:{port}/m"
     assert _curl("--cacert", CA, url).returncode != 0  # no client certificate: refused
     r = _curl("--cacert", CA, "--cert", CLIENT_CERT, "--key", CLIENT_KEY, url)

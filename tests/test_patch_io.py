@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tests._patchutil import CERTS, run_patched
 
 HB = """
@@ -239,7 +238,7 @@ gofer.run(main)
 
 @pytest.mark.parametrize("area", ["socket", "select"])
 def test_an_area_can_be_left_out(area):
-    out = run_patched(f"""
+    out = run_patched("""
         import socket, select
         print(socket.socket.__module__, select.select.__module__)
     """, patch=f"gofer.patch({area}=False)")

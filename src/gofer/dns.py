@@ -14,6 +14,7 @@ namesakes and raise the same exceptions (``socket.gaierror`` and friends).
 from __future__ import annotations
 
 import _socket
+import operator
 import socket as _stdsocket
 from typing import Any
 
@@ -109,6 +110,12 @@ def gethostbyaddr(ip_address: str) -> tuple[str, list[str], list[str]]:
 
 def getnameinfo(sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
     """Cooperative :func:`socket.getnameinfo`."""
+    if not isinstance(sockaddr, tuple):
+        # The C function's error, raised here rather than from a worker thread;
+        # dropped first so that the traceback does not keep the object alive.
+        del sockaddr
+        raise TypeError("getnameinfo() argument 1 must be a tuple")
+    flags = operator.index(flags)
     if flags & _socket.NI_NUMERICHOST and flags & _socket.NI_NUMERICSERV:
         return _socket.getnameinfo(sockaddr, flags)
     return to_thread(_socket.getnameinfo, sockaddr, flags)

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from httptools import HttpRequestParser
+from httptools import HttpParserError, HttpRequestParser
 
 from gofer.http._chunked import SIZE, dechunk
 from gofer.http._request import Request
@@ -55,6 +55,7 @@ _TERM = b"\r\n\r\n"
 _CRLF = b"\r\n"
 # Whitespace ending a Transfer-Encoding field (OWS; llhttp refuses a TAB there).
 _TE_OWS = re.compile(rb"(?im)^(transfer-encoding:[^\r\n]*?)[ \t]+\r\n")
+_HIGHER_MINOR = re.compile(rb" HTTP/1\.[2-9]")
 MAX_METHOD = 64  # longer methods get 501
 
 
@@ -101,8 +102,6 @@ class RequestParsing:
         self.limits = limits
         self.clock = clock  # the hub's clock
         self.parser = HttpRequestParser(self)
-        # HTTP/1.2 and up are answered as 1.1 (RFC 9112 §2.3); check_head refuses 0.x and 2+.
-        self.parser.set_dangerous_leniencies(lenient_version=True)
         self.buf = bytearray(BUFSIZE)
         self.mv = memoryview(self.buf)
         self.queue: deque[Request] = deque()  # heads parsed, not yet answered
@@ -180,19 +179,54 @@ class RequestParsing:
                 self._check_partial(part)
                 return
             end += 4
-            self._feed_head(buf, pos, end)
+            if buf.startswith(_PASS, pos) and buf.find(b"\t", pos, end) < 0:
+                # _feed_head's common case, inlined: a plain method, no TAB.
+                self.head_fed = end - pos
+                before = self.requests
+                retry = False
+                try:
+                    self.parser.feed_data(mv[pos:end])
+                except HttpParserError as exc:
+                    if "version" not in str(exc) or self.requests != before:
+                        raise
+                    retry = True
+                if retry:
+                    self._higher_minor(bytes(buf[pos:end]))
+                if self.requests == before:
+                    raise HTTPError(400, "malformed request head", close=True)
+            else:
+                self._feed_head(buf, pos, end)
             pos = end
 
     def _feed_head(self, data: bytearray, pos: int, end: int) -> None:
         """Give llhttp the complete head ``data[pos:end]``."""
         self.head_fed = end - pos
         before = self.requests
-        if data.startswith(_PASS, pos) and data.find(b"\t", pos, end) < 0:
-            self.parser.feed_data(memoryview(data)[pos:end])
-        else:
-            self.parser.feed_data(self._unusual_head(bytes(data[pos:end])))
+        retry = False
+        try:
+            if data.startswith(_PASS, pos) and data.find(b"\t", pos, end) < 0:
+                self.parser.feed_data(memoryview(data)[pos:end])
+            else:
+                self.parser.feed_data(self._unusual_head(bytes(data[pos:end])))
+        except HttpParserError as exc:
+            if self.requests != before or "version" not in str(exc):
+                raise
+            retry = True
+        if retry:  # outside the except block: errors from the retry must not chain to it
+            self._higher_minor(bytes(data[pos:end]))
         if self.requests == before:
             raise HTTPError(400, "malformed request head", close=True)
+
+    def _higher_minor(self, head: bytes) -> None:
+        """HTTP/1.2 and up, which llhttp refuses, are answered as 1.1 (RFC 9112 §2.3)."""
+        eol = head.find(b"\r\n")
+        if not _HIGHER_MINOR.fullmatch(head, eol - 9, eol):
+            raise HTTPError(505, close=True)
+        # The head's start is known: a fresh parser takes it again, as 1.1.
+        self.parser = HttpRequestParser(self)
+        self.url = b""
+        self.x_method = None
+        self.parser.feed_data(self._unusual_head(head[: eol - 3] + b"1.1" + head[eol:]))
 
     def _unusual_head(self, head: bytes) -> bytes:
         """An extension method becomes GET for llhttp; a TAB ending a Transfer-Encoding goes."""
@@ -268,7 +302,11 @@ class RequestParsing:
     def on_headers_complete(self) -> None:
         p = self.parser
         keep_alive = p.should_keep_alive()
-        version = p.get_http_version()
+        # llhttp keeps an HTTP/1.0 (or 2.0) connection alive only with a
+        # Connection header, which makes the head "rare": so a kept-alive,
+        # plain head is HTTP/1.1, with no call to get_http_version() (which
+        # formats a str).
+        version = "1.1" if keep_alive and not self.rare else p.get_http_version()
         method = self.x_method
         if method is None:
             method = p.get_method()

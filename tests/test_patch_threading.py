@@ -221,3 +221,24 @@ def test_queue_alone_is_cooperative():
         gofer.run(main)
     """, patch="gofer.patch(queue=True)")
     assert out.split() == ["1", "2", "True", "_thread", "empty"]
+
+
+def test_rlock_taken_by_a_finalizer_as_a_task_ends():
+    # The logging handler's RLock taken from a __del__ that runs in a worker
+    # whose task just ended: the worker then owns it (it once counted as "nobody").
+    out = run_patched("""
+        import gc, io, logging, sys
+        unraisable = []
+        sys.unraisablehook = lambda u: unraisable.append(repr(u.exc_value))
+        stream = io.StringIO()
+        logging.getLogger("gofer").addHandler(logging.StreamHandler(stream))
+        def bad():
+            raise RuntimeError("nobody joins me")
+        def main():
+            gofer.go(bad)
+            gofer.sleep(0.05)
+        gofer.run(main)
+        gc.collect()
+        print("never retrieved" in stream.getvalue(), unraisable)
+    """)
+    assert out.strip() == "True []"

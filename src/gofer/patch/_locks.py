@@ -71,7 +71,12 @@ def _check_args(blocking: bool, timeout: float) -> float | None:
 def _me() -> Any:
     """The owner identity of the running code: its Task, or the thread's greenlet."""
     g = getcurrent()
-    return g.task if g.__class__ is _Worker else g
+    if g.__class__ is _Worker:
+        # A worker between tasks (a __del__ running as its last task ends)
+        # has no task: it is then its own owner, never None (= unowned).
+        t = g.task
+        return t if t is not None else g
+    return g
 
 
 def _in_hub() -> bool:

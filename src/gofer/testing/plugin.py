@@ -7,6 +7,9 @@ Enable with ``-p gofer.testing.plugin`` (or ``pytest_plugins = [...]``).
 * Leak check (on by default; mark a test ``@pytest.mark.no_leak_check`` to
   skip it): after each test, this thread's hub must have no live coroutine,
   and no file descriptor or non-pool thread made by the test may remain.
+* ``GOFER_PATCH=1`` in the environment applies ``gofer.patch()`` at start-up,
+  before any test module is imported, so that a whole suite can be run once
+  with the stdlib patched (the plugin itself keeps the originals).
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ from gofer.testing import run as _vrun
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "no_leak_check: skip gofer's fd/thread/task leak check")
+    if os.environ.get("GOFER_PATCH", "") not in ("", "0"):
+        import warnings
+
+        import gofer.patch
+
+        with warnings.catch_warnings():
+            # pytest's own objects predate the patch; they are no test's concern.
+            warnings.simplefilter("ignore", gofer.patch.PatchWarning)
+            gofer.patch()
 
 
 def _fds() -> set[int]:

@@ -92,16 +92,18 @@ class HubSelector(selectors.BaseSelector):
     # -- waiting ----------------------------------------------------------------
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         inner = self._inner
+        # Say which hub will be parked on before looking: a thread that adds
+        # work after the look below then wakes that hub (wake_threadsafe).
+        t = _current_tasklike()  # raises the named errors outside gofer
+        self._hub = t._hub
         ready = inner.select(0)
         if ready or (timeout is not None and timeout <= 0):
             return ready
-        self._park(timeout)
+        self._park(t, timeout)
         return inner.select(0)
 
-    def _park(self, timeout: float | None) -> None:
+    def _park(self, t: Any, timeout: float | None) -> None:
         loop = self._loop
-        t = _current_tasklike()  # raises the named errors outside gofer
-        self._hub = t._hub
         # With no timer and no fd but the loop's self-pipe, only a wake() can
         # bring work: park on this object, not on I/O, so that a loop with
         # nothing to do hides no deadlock from the hub.

@@ -1,8 +1,12 @@
 """Patching ``socket`` (and its name lookups) and ``ssl``.
 
 ``socket.socket`` becomes :class:`gofer.socket.socket` (a subclass of the
-original, so ``isinstance`` checks hold) and ``socketpair``, ``fromfd`` and
-``create_connection`` return such sockets. Name lookups (``getaddrinfo``,
+original, so ``isinstance`` checks hold). ``socketpair``, ``fromfd``,
+``create_connection``, ``create_server`` and ``socket.dup`` stay the stdlib's
+own functions: they look ``socket`` and ``getaddrinfo`` up in the module at
+call time, so they build patched sockets and resolve cooperatively, with the
+stdlib's behaviour in every detail (and tests that swap ``socket.socket``
+for a mock still reach it). Name lookups (``getaddrinfo``,
 ``gethostbyname``...) go through :mod:`gofer.dns`: numeric hosts inline,
 others in the thread pool while the caller parks; a thread's plain code with
 no coroutine to starve (a pool thread among them) calls the original.
@@ -12,8 +16,7 @@ no coroutine to starve (a pool thread among them) calls the original.
 before patching are covered), whose handshake, reads, writes and shutdown
 park. ``ssl.SSLSocket`` itself stays the stdlib's class: ``ssl`` names it in
 its own methods (``super(SSLSocket, self)``), and gofer's is a subclass, so
-``isinstance`` checks hold. ``ssl``'s own reference to ``create_connection``
-(``get_server_certificate``) is the patched one.
+``isinstance`` checks hold.
 """
 
 from __future__ import annotations
@@ -79,9 +82,6 @@ def getfqdn(name: str = "") -> str:
 def patch_socket() -> None:
     mod = save("socket")
     mod.socket = _gsocket.socket
-    mod.socketpair = _gsocket.socketpair
-    mod.fromfd = _gsocket.fromfd
-    mod.create_connection = _gsocket.create_connection
     for fn in (getaddrinfo, gethostbyname, gethostbyname_ex, gethostbyaddr, getnameinfo, getfqdn):
         setattr(mod, fn.__name__, fn)
 
@@ -91,4 +91,3 @@ def patch_ssl() -> None:
 
     mod = save("ssl")
     mod.SSLContext.sslsocket_class = _gssl.SSLSocket
-    mod.create_connection = _gsocket.create_connection

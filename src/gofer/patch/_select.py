@@ -79,7 +79,9 @@ def select(rlist: Any, wlist: Any, xlist: Any, timeout: float | None = None) -> 
             raise ValueError("Invalid value NaN (not a number)")
         if timeout < 0:
             raise ValueError("timeout must be non-negative")
-    rlist, wlist, xlist = list(rlist), list(wlist), list(xlist)
+    # Lists and tuples go to the original as they are (it may see them change
+    # as it iterates them); other iterables are read once, here.
+    rlist, wlist, xlist = (x if isinstance(x, list | tuple) else list(x) for x in (rlist, wlist, xlist))
     ready = _orig_select(rlist, wlist, xlist, 0)
     if ready[0] or ready[1] or ready[2] or timeout == 0:
         return ready

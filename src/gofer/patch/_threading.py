@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import _thread
 import queue
+import sys
 import threading
 from typing import Any
 
@@ -134,7 +135,11 @@ def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
             _raw.pop(id(token), None)
             _raw[ident] = _RawThread(ident)
         try:
-            return function(*a, **kw)
+            function(*a, **kw)
+        except SystemExit:
+            pass  # as _thread: a thread may end itself this way
+        except BaseException as exc:
+            _unraisable(function, exc)  # as _thread reports it, naming the function
         finally:
             with _raw_lock:
                 _raw.pop(ident, None)
@@ -149,6 +154,34 @@ def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
         with _raw_lock:
             _raw.pop(id(token), None)
         raise
+
+
+def _hook_args_type() -> Any:
+    """``sys.UnraisableHookArgs`` (not reachable by name): caught from one report."""
+    got: list[Any] = []
+    old = sys.unraisablehook
+    sys.unraisablehook = got.append
+
+    class _Raises:
+        def __del__(self) -> None:
+            raise RuntimeError("probe")
+
+    try:
+        _Raises()
+    finally:
+        sys.unraisablehook = old
+    return type(got[0])
+
+
+_HookArgs = _hook_args_type()
+
+
+def _unraisable(function: Any, exc: BaseException) -> None:
+    if sys.version_info >= (3, 13):
+        msg, obj = f"Exception ignored in thread started by {function!r}", None
+    else:
+        msg, obj = "Exception ignored in thread started by", function
+    sys.unraisablehook(_HookArgs((type(exc), exc, exc.__traceback__, msg, obj)))
 
 
 def _enumerate_for_gofer() -> list[Any]:

@@ -49,7 +49,18 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_tls = threading.local()
+
+
+# Made on first use, not at import: under gofer.patch() this module's
+# ``threading`` is the unpatched one only once the import has finished (a
+# patched threading.local would be per coroutine, giving each its own loop).
+_tls_box: list[Any] = []
+
+
+def _tls() -> Any:
+    if not _tls_box:
+        _tls_box.append(threading.local())
+    return _tls_box[0]
 
 
 class _Wait:
@@ -107,8 +118,8 @@ class _HubLoop:
             loop.close()  # the hub is closing: nothing can run any more
             raise
         finally:
-            if getattr(_tls, "hubloop", None) is self:
-                del _tls.hubloop
+            if getattr(_tls(), "hubloop", None) is self:
+                _tls().hubloop = None
             if not loop.is_closed():
                 with CancelScope(shield=True):
                     _shutdown(loop)
@@ -131,9 +142,10 @@ def _shutdown(loop: GoferEventLoop) -> None:
 
 
 def _hub_loop(hub: Hub) -> _HubLoop:
-    hl: _HubLoop | None = getattr(_tls, "hubloop", None)
+    tls = _tls()
+    hl: _HubLoop | None = getattr(tls, "hubloop", None)
     if hl is None or hl.hub is not hub or hl.loop.is_closed():
-        hl = _tls.hubloop = _HubLoop(hub)
+        hl = tls.hubloop = _HubLoop(hub)
     return hl
 
 

@@ -16,11 +16,6 @@ import pytest
 
 import gofer
 import gofer.debug
-from gofer._hub import Hub
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(Hub, "switches"), reason="the kernel hooks of issue 13 are not applied (/tmp/obs_kernel.patch)"
-)
 
 
 def parked_here(ch: gofer.Chan) -> None:

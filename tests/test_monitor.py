@@ -17,11 +17,6 @@ import pytest
 
 import gofer
 from gofer import _monitor
-from gofer._hub import Hub
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(Hub, "switches"), reason="the kernel hooks of issue 13 are not applied (/tmp/obs_kernel.patch)"
-)
 
 
 @pytest.fixture

@@ -20,12 +20,7 @@ import pytest
 
 import gofer
 from gofer import _instrument
-from gofer._hub import Hub
 from gofer.testing import run as vrun
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(Hub, "switches"), reason="the kernel hooks of issue 13 are not applied (/tmp/obs_kernel.patch)"
-)
 
 
 def check_trace(doc: dict) -> dict:

@@ -75,6 +75,7 @@ def slow_server() -> Iterator[int]:
     """A gofer HTTP server (on its own thread's hub) answering each GET after 0.5 s."""
     import threading
 
+    pytest.importorskip("httptools")
     from gofer import http
 
     port_box: list[int] = []

@@ -55,6 +55,9 @@ MODULES = [
 CHILD_TIMEOUT = 900
 
 
+_made = [0]  # gofer loops made in this child: proof the tests ran on them
+
+
 def _use_gofer_loops() -> None:
     """Make every asyncio loop the child process creates a gofer loop."""
     import asyncio
@@ -69,6 +72,7 @@ def _use_gofer_loops() -> None:
                 selector.close()  # select()/poll() cannot be waited on: use epoll
                 selector = None
             super().__init__(selector)
+            _made[0] += 1
 
     unix_events._UnixDefaultEventLoopPolicy._loop_factory = TestGoferLoop  # type: ignore[attr-defined]
     asyncio.SelectorEventLoop = TestGoferLoop  # type: ignore[misc]
@@ -116,11 +120,11 @@ def _child(module: str, mode: str, out: str) -> int:
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=0, resultclass=_Collect)
     result: Any = runner.run(suite)
     with open(out, "w") as f:
-        json.dump(result.outcomes, f)
+        json.dump({"outcomes": result.outcomes, "gofer_loops": _made[0]}, f)
     return 0
 
 
-def _run_module(module: str, mode: str) -> tuple[dict[str, str], str]:
+def _run_module(module: str, mode: str) -> tuple[dict[str, str], str, int]:
     out = os.path.join(HERE, f".{module}.{mode}.json")
     env = dict(os.environ, PYTHONFAULTHANDLER="1")
     t0 = time.monotonic()
@@ -135,19 +139,23 @@ def _run_module(module: str, mode: str) -> tuple[dict[str, str], str]:
         note = "" if r.returncode == 0 else f"exit {r.returncode}: {r.stderr[-2000:]}"
     except subprocess.TimeoutExpired:
         note = f"timed out after {CHILD_TIMEOUT}s"
+    loops = 0
     try:
         with open(out) as f:
-            outcomes: dict[str, str] = json.load(f)
+            data = json.load(f)
         os.unlink(out)
-    except (OSError, ValueError):
+        outcomes: dict[str, str] = data["outcomes"]
+        loops = data["gofer_loops"]
+    except (OSError, ValueError, KeyError):
         outcomes = {}
         note = note or "no results"
+    took = time.monotonic() - t0
     print(
-        f"  {module} [{mode}] {time.monotonic() - t0:.0f}s {note[:300]}",
+        f"  {module} [{mode}] {took:.0f}s, {loops} gofer loops {note[:300]}",
         file=sys.stderr,
         flush=True,
     )
-    return outcomes, note
+    return outcomes, note, loops
 
 
 def _expected_path() -> str:
@@ -202,8 +210,8 @@ def main() -> int:
     fixed: list[str] = []
     found: dict[str, str] = {}
     for module in args.modules:
-        plain, pnote = _run_module(module, "plain")
-        gofer, gnote = _run_module(module, "gofer")
+        plain, pnote, _ = _run_module(module, "plain")
+        gofer, gnote, loops = _run_module(module, "gofer")
         worse = sorted(t for t, o in plain.items() if o == "pass" and gofer.get(t) != "pass")
         prefix = f"test.test_asyncio.{module}."
         listed = {t for t in expected if t.startswith(prefix)}
@@ -214,6 +222,7 @@ def main() -> int:
             "plain": _count(plain),
             "gofer": _count(gofer),
             "newly_failing": len(worse),
+            "gofer_loops": loops,
         }
         if pnote or gnote:
             report[module]["note"] = (pnote or gnote)[:300]
@@ -227,7 +236,7 @@ def main() -> int:
         tot_kept += p["pass"] - r["newly_failing"]
         ps = f"{p['pass']}/{p['fail']}/{p['error']}/{p['skip']}"
         gs = f"{g['pass']}/{g['fail']}/{g['error']}/{g['skip']}"
-        print(f"{module:24} {ps:>26} {gs:>26} {r['newly_failing']:>6}")
+        print(f"{module:24} {ps:>26} {gs:>26} {r['newly_failing']:>6} {r['gofer_loops']:>6}")
     if tot_plain:
         print(
             f"\nof {tot_plain} tests passing plain, {tot_kept} pass on gofer's loop ({100 * tot_kept / tot_plain:.1f}%)"

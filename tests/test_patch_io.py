@@ -27,7 +27,7 @@ def test_socket_select_poll_epoll_and_selectors_park():
     out = run_patched(HB + """
 def main():
     a, b = socket.socketpair()
-    print(type(a) is socket.socket, socket.socket.__module__)
+    print(type(a) is socket.socket, isinstance(a, gofer.socket.socket))
     after(0.3, lambda: b.send(b"1")); check("recv", lambda: a.recv(10))
     after(0.3, lambda: b.send(b"2")); check("select", lambda: len(select.select([a], [], [], 5)[0]))
     a.recv(10)
@@ -51,7 +51,7 @@ def sel_empty():
 gofer.run(main)
 """)
     assert out.splitlines() == [
-        "True gofer.socket", "recv True b'1'", "select True 1", "poll True True", "epoll True True",
+        "True True", "recv True b'1'", "select True 1", "poll True True", "epoll True True",
         "EpollSelector True 1", "SelectSelector True 1", "PollSelector True 1",
         "timeouts True (([], [], []), [], [])",
     ]
@@ -103,7 +103,7 @@ def test_create_connection_and_lookups():
                 c.sendall(c.recv(100).upper()); c.close()
             t = gofer.go(serve)
             c = socket.create_connection(("localhost", port), timeout=5)
-            c.sendall(b"hi"); print(c.recv(100), type(c).__module__)
+            c.sendall(b"hi"); print(c.recv(100), isinstance(c, gofer.socket.socket))
             c.close(); t.join(); srv.close()
             print(socket.getaddrinfo("localhost", port, socket.AF_INET)[0][4][0])
             # In a plain thread (nothing to starve) the original lookup runs directly.
@@ -113,7 +113,7 @@ def test_create_connection_and_lookups():
             print(res)
         gofer.run(main)
     """)
-    assert out.splitlines() == ["b'HI' gofer.socket", "127.0.0.1", "['127.0.0.1']"]
+    assert out.splitlines() == ["b'HI' True", "127.0.0.1", "['127.0.0.1']"]
 
 
 def test_urllib_against_a_threaded_server_runs_concurrently():
@@ -245,3 +245,24 @@ def test_an_area_can_be_left_out(area):
     mods = out.split()
     assert (mods[0] == "socket") == (area == "socket")
     assert (mods[1] == "select") == (area == "select")
+
+
+def test_a_socket_moves_to_the_thread_that_uses_it():
+    # Thread A waits on the socket (it is registered with A's hub), then hands
+    # it over and stays alive; the main code then waits on it in its own hub.
+    out = run_patched("""
+        import socket, threading
+        a, b = socket.socketpair()
+        handed, done = threading.Event(), threading.Event()
+        def thread_a():
+            threading.Timer(0.05, lambda: b.send(b"1")).start()
+            print(a.recv(1))
+            handed.set()
+            done.wait()
+        t = threading.Thread(target=thread_a); t.start()
+        handed.wait()
+        threading.Timer(0.05, lambda: b.send(b"2")).start()
+        print(a.recv(1))
+        done.set(); t.join(); a.close(); b.close()
+    """)
+    assert out.split() == ["b'1'", "b'2'"]

@@ -1,7 +1,8 @@
 """Patching ``socket`` (and its name lookups) and ``ssl``.
 
-``socket.socket`` becomes :class:`gofer.socket.socket` (a subclass of the
-original, so ``isinstance`` checks hold). ``socketpair``, ``fromfd``,
+``socket.socket`` becomes a subclass of :class:`gofer.socket.socket`
+(itself a subclass of the original, so ``isinstance`` checks hold) that
+moves to the hub of the thread that uses it (see :class:`socket`). ``socketpair``, ``fromfd``,
 ``create_connection``, ``create_server`` and ``socket.dup`` stay the stdlib's
 own functions: they look ``socket`` and ``getaddrinfo`` up in the module at
 call time, so they build patched sockets and resolve cooperatively, with the
@@ -21,6 +22,7 @@ its own methods (``super(SSLSocket, self)``), and gofer's is a subclass, so
 
 from __future__ import annotations
 
+import _thread
 import socket as _stdsocket
 from typing import Any
 
@@ -79,9 +81,50 @@ def getfqdn(name: str = "") -> str:
     return to_thread(_orig["getfqdn"], name)  # type: ignore[no-any-return]
 
 
+_st_slot: Any = _gsocket.socket.__dict__["_st"]  # the base class's slot for the hub state
+_get_ident = _thread.get_ident
+
+
+class socket(_gsocket.socket):
+    """:class:`gofer.socket.socket` that follows the thread using it.
+
+    A gofer socket waits on the hub of the thread that first waited on it.
+    Code written for threads hands sockets between threads (a connection
+    pool shared by a thread pool), so under patch a socket that nobody waits
+    on in its old thread moves to the hub of the thread that uses it now.
+    """
+
+    __slots__ = ()
+
+    @property
+    def _st(self) -> Any:
+        st = _st_slot.__get__(self)
+        if (
+            st is not None
+            and st.poller.hub.thread_ident != _get_ident()
+            and st.rwaiter is None
+            and st.wwaiter is None
+            and not st.closed
+        ):
+            _st_slot.__set__(self, None)
+            _gsocket._release(st)  # on its old hub's thread; registered anew on first wait
+            return None
+        return st
+
+    @_st.setter
+    def _st(self, value: Any) -> None:
+        _st_slot.__set__(self, value)
+
+    def accept(self) -> tuple[Any, Any]:
+        """Like :meth:`socket.socket.accept`; the new socket follows threads too."""
+        conn, addr = _gsocket.socket.accept(self)
+        conn.__class__ = type(self)
+        return conn, addr
+
+
 def patch_socket() -> None:
     mod = save("socket")
-    mod.socket = _gsocket.socket
+    mod.socket = socket
     for fn in (getaddrinfo, gethostbyname, gethostbyname_ex, gethostbyaddr, getnameinfo, getfqdn):
         setattr(mod, fn.__name__, fn)
 

@@ -155,7 +155,7 @@ def main(argv: list[str]) -> int:
         total_base += len(passed)
         total_kept += len(passed) - len(lost)
         new = [t for t in lost if t not in expect]
-        stale = sorted(t for t in expect if t.startswith(f"test.{module}.") and t not in lost)
+        stale = sorted(t for t in expect if t in pat.ids("pass"))
         new_failures.extend(new)
         share = 100.0 * (len(passed) - len(lost)) / len(passed) if passed else 100.0
         counts = [f"{len(r.ids('pass'))}/{len(r.ids('fail'))}/{len(r.ids('skip'))}" for r in (base, pat)]

@@ -1,6 +1,6 @@
 """The ``gofer bench`` runner: subprocess per measurement, interleaved rounds.
 
-Usage: ``gofer bench [--quick] [--json FILE] [--rounds N] [SUITE ...]``.
+Usage: ``gofer bench [--quick] [--json FILE] [--rounds N] [--plot FILE.png] [SUITE ...]``.
 Prints, per suite, each system's median figure and its ratio to gofer's,
 with a progress line on stderr while it runs, and writes every raw figure to
 a JSON file.
@@ -132,7 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the suites and exit")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a suite parameter (e.g. --set n=100); repeatable")
     ap.add_argument("--systems", default="", help="comma-separated systems to run (default: all)")
+    ap.add_argument("--plot", metavar="FILE.png", help="also draw each suite's figures as a bar chart (needs matplotlib)")
+    ap.add_argument("--from", dest="from_json", metavar="FILE.json", help="run nothing: take the figures from a saved report (with --plot)")
     args = ap.parse_args(argv)
+    if args.from_json:
+        if not args.plot:
+            ap.error("--from needs --plot (it only draws a saved report)")
+        with open(args.from_json) as f:
+            return _plot(json.load(f), args.plot)
     suites = all_suites()
     if args.list:
         for s in suites:
@@ -172,4 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.json, "w") as f:
         json.dump(report, f, indent=1)
     print(f"all figures written to {args.json}")
+    return _plot(report, args.plot) if args.plot else 0
+
+
+def _plot(report: dict[str, Any], path: str) -> int:
+    from gofer.bench.plot import plot_report
+
+    try:
+        n = plot_report(report, path)
+    except (RuntimeError, ValueError) as exc:
+        print(f"gofer bench: {exc}", file=sys.stderr)
+        return 1
+    print(f"{n} suite(s) drawn in {path}")
     return 0

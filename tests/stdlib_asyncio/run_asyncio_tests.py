@@ -19,10 +19,12 @@ the file's entries for the modules run, keeping the reasons already given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 from typing import Any
@@ -125,7 +127,8 @@ def _child(module: str, mode: str, out: str) -> int:
 
 
 def _run_module(module: str, mode: str) -> tuple[dict[str, str], str, int]:
-    out = os.path.join(HERE, f".{module}.{mode}.json")
+    fd, out = tempfile.mkstemp(prefix=f"gofer-{module}-{mode}-", suffix=".json")
+    os.close(fd)
     env = dict(os.environ, PYTHONFAULTHANDLER="1")
     t0 = time.monotonic()
     try:
@@ -143,12 +146,14 @@ def _run_module(module: str, mode: str) -> tuple[dict[str, str], str, int]:
     try:
         with open(out) as f:
             data = json.load(f)
-        os.unlink(out)
         outcomes: dict[str, str] = data["outcomes"]
         loops = data["gofer_loops"]
     except (OSError, ValueError, KeyError):
         outcomes = {}
         note = note or "no results"
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(out)
     took = time.monotonic() - t0
     print(
         f"  {module} [{mode}] {took:.0f}s, {loops} gofer loops {note[:300]}",

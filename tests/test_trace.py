@@ -169,6 +169,10 @@ def test_tracing_off_leaves_nothing_installed() -> None:
     gofer.run(main)
     assert _instrument.instruments == ()
     assert greenlet.gettrace() is None
+    # Around run(): the hub is closed before the trace stops.
+    with gofer.trace():
+        gofer.run(gofer.yield_now)
+    assert greenlet.gettrace() is None
 
 
 def test_a_failing_instrument_is_removed(caplog) -> None:

@@ -110,6 +110,8 @@ def remove(instrument: Any) -> None:
         last = not instruments
     if last:
         _for_each_hub(_uninstall)
+        if not instruments:
+            _untrace_thread()  # this thread's hub may be closed already (trace around run())
 
 
 def hub_created(hub: Any) -> None:
@@ -162,15 +164,22 @@ def _install(hub: Any) -> None:
 
 
 def _uninstall(hub: Any) -> None:
-    import greenlet
 
     if instruments:
         return  # one was registered again meanwhile
-    if hasattr(_tl, "prev"):
-        greenlet.settrace(_tl.prev)
-        del _tl.prev
+    _untrace_thread()
     if hub.ready.__class__ is _Traced:
         _swap(hub, deque(hub.ready))
+
+
+def _untrace_thread() -> None:
+    """Give this thread back the greenlet trace function it had before ours."""
+    import greenlet
+
+    if hasattr(_tl, "prev"):
+        prev = _tl.prev
+        del _tl.prev
+        greenlet.settrace(prev)
 
 
 def _swap(hub: Any, new: deque[Any]) -> None:
@@ -261,6 +270,9 @@ def _on_switch(event: str, args: tuple[Any, Any]) -> None:
     if prev is not None:
         prev(event, args)
     if not instruments:
+        # The last instrument went while this thread's hub was closed: remove
+        # ourselves at the thread's next switch.
+        _untrace_thread()
         return
     try:
         origin, target = args

@@ -100,6 +100,7 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._memory_over = False
         self._next_lag = 0.0
+        self._fork_hook = False
 
     @property
     def interval(self) -> float:
@@ -114,12 +115,25 @@ class Monitor:
     def start(self) -> None:
         if self.running():
             return
+        if not self._fork_hook:
+            self._fork_hook = True
+            os.register_at_fork(after_in_child=self._after_fork)
         self._stop.clear()
         th = threading.Thread(target=self._main, name="gofer-monitor", daemon=True)
         self._thread = th
         th.start()
         assert th.ident is not None
         _instrument.service_threads.add(th.ident)
+
+    def _after_fork(self) -> None:
+        # Threads do not survive fork(): a forked worker (gofer serve --workers)
+        # gets a monitor of its own if the parent had one.
+        was_running = self._thread is not None
+        self._thread = None
+        self._state = weakref.WeakKeyDictionary()
+        _instrument.service_threads.clear()
+        if was_running:
+            self.start()
 
     def stop(self) -> None:
         """Stop the thread (the watchdog, the memory watch and lag probes)."""

@@ -204,3 +204,46 @@ def test_the_fd_is_non_blocking_underneath() -> None:
         s.settimeout(5)
         assert not os.get_blocking(s.fileno())
     assert gsocket.SocketType is gsocket.socket
+
+
+def test_one_shot_iterables_survive_a_park() -> None:
+    # recvmsg_into and sendmsg take any iterable (test_socket's
+    # testRecvmsgIntoGenerator): a call that parks and retries must not find
+    # the generator used up.
+    def main() -> None:
+        a, b = gsocket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with a, b:
+
+            def later() -> None:
+                gofer.sleep(0.01)
+                b.send(b"datagram")
+
+            t = gofer.go(later)
+            buf = bytearray(8)
+            n, _anc, _flags, _addr = a.recvmsg_into(x for x in [buf])
+            assert (n, bytes(buf)) == (8, b"datagram")
+            t.join()
+
+        a, b = gsocket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with a, b:
+            a.setblocking(False)
+            try:
+                while True:
+                    a.send(b"f" * 65536)
+            except BlockingIOError:
+                pass  # the send buffer is full: the next send parks
+            a.setblocking(True)
+
+            def drain() -> int:
+                total = 0
+                while data := b.recv(65536):
+                    total += len(data)
+                return total
+
+            r = gofer.go(drain)
+            assert a.sendmsg(x for x in [b"tail"]) == 4
+            assert a.sendmsg([b"ok"], (x for x in [])) == 2
+            a.shutdown(socket.SHUT_WR)
+            assert r.join() > 6
+
+    gofer.run(main)

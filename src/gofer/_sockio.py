@@ -51,6 +51,18 @@ _write: Any = os.write
 _DONTWAIT: int = getattr(_socket, "MSG_DONTWAIT", 0)
 
 
+def _reusable(items: Any) -> Any:
+    """``items`` as a list if it is a one-shot iterable (a generator...), else as it is.
+
+    The C methods take any iterable of buffers; a call retried after a park
+    must see them again. What is not iterable is passed on for the C
+    method's own ``TypeError``.
+    """
+    if items.__class__ is list or items.__class__ is tuple or not hasattr(items, "__iter__"):
+        return items
+    return list(items)
+
+
 def _read_failed(sock: Any, bufsize: Any, exc: OSError) -> bytes:
     """``os.read`` refused the size (e.g. negative): let recv() raise the stdlib's error."""
     if exc.errno == errno.EINVAL:
@@ -177,7 +189,7 @@ class SocketIOMixin:
 
     def recvmsg_into(self, buffers: Any, ancbufsize: int = 0, flags: int = 0) -> tuple[int, list[Any], int, Any]:
         """Like :meth:`socket.socket.recvmsg_into`."""
-        return self._io(True, flags, _ss.recvmsg_into, buffers, ancbufsize, flags)  # type: ignore[no-any-return]
+        return self._io(True, flags, _ss.recvmsg_into, _reusable(buffers), ancbufsize, flags)  # type: ignore[no-any-return]
 
     def _io(self, read: bool, flags: Any, meth: Any, *args: Any) -> Any:
         """``meth(self, *args)``, parking while it would block (datagram-friendly: no flag clearing).
@@ -280,6 +292,7 @@ class SocketIOMixin:
 
     def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
         """Like :meth:`socket.socket.sendmsg`."""
+        buffers, ancdata = _reusable(buffers), _reusable(ancdata)
         if address is None:
             return self._io(False, flags, _ss.sendmsg, buffers, ancdata, flags)  # type: ignore[no-any-return]
         return self._io(False, flags, _ss.sendmsg, buffers, ancdata, flags, self._resolve(address))  # type: ignore[no-any-return]

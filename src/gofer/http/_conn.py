@@ -340,7 +340,7 @@ class ServerConnection(RequestParsing):
                     self.out.append(self._error_bytes(self.error))
                     self.flush()
                     return
-                if not self.keep or (server.draining and not self.in_head):
+                if not self.keep:  # a draining server closes idle connections itself
                     if self.out:
                         self.flush()
                     return

@@ -38,8 +38,8 @@ __all__ = ["Server", "listen", "serve"]
 log = logging.getLogger("gofer.http")
 
 
-# How long shutdown() waits for a request on an idle keep-alive connection
-# before closing it (a client may have sent one just before the close).
+# While draining, a connection is closed once it has been idle, with no
+# request arriving, for this long (a client may have sent one just before).
 _DRAIN_IDLE = 0.5
 
 
@@ -104,6 +104,8 @@ class Server:
         self._listeners: list[tuple[socket.socket, Any]] = []
         self._timer: Any = None
         self._idle_waiters: list[Any] = []
+        self._accepted = 0  # accepted connections whose coroutine has not ended
+        self._drain_idle: dict[ServerConnection, int] | None = None  # draining: idle conn -> its request count
         lim = self.limits
         # Timeouts fire within two ticks after they are due.
         self.tick = min(1.0, min(lim.header_timeout, lim.keepalive_timeout, lim.read_timeout, lim.write_timeout) / 8)
@@ -219,9 +221,21 @@ class Server:
         cap = self.limits.max_connections
         conn.run(self._busy if cap is not None and len(self.conns) > cap else None)
 
+    def _serve_accepted(self, sock: socket.socket, addr: Any) -> None:
+        # Counted from accept() on, so that shutdown() waits for a connection
+        # accepted just before it, whose coroutine has not started yet.
+        try:
+            self.handle_connection(sock, addr)
+        finally:
+            self._accepted -= 1
+            self._wake_if_idle()
+
     def _forget(self, conn: ServerConnection) -> None:
         self.conns.discard(conn)
-        if not self.conns and self._idle_waiters:
+        self._wake_if_idle()
+
+    def _wake_if_idle(self) -> None:
+        if not self.conns and not self._accepted and self._idle_waiters:
             ws, self._idle_waiters = self._idle_waiters, []
             for w in ws:
                 w._hub.ready.append(w)
@@ -236,7 +250,7 @@ class Server:
         entry = (lsock, st)
         self._listeners.append(entry)
         self._start_timer()
-        handle = self.handle_connection
+        handle = self._serve_accepted
         policy = _listen.AcceptPolicy(log, "gofer.http", hub.now)
         try:
             while not self.draining:
@@ -252,6 +266,7 @@ class Server:
                         sleep(delay)
                     continue
                 policy.succeeded()
+                self._accepted += 1
                 go(handle, sock, addr)
         except _Stop:
             pass
@@ -279,32 +294,40 @@ class Server:
             c.no_keep = True
         for _lsock, st in list(self._listeners):
             st.poller.unregister(st, _Stop())
-        if any(c.phase() == IDLE for c in self.conns):
-            # A request may be on its way on an idle keep-alive connection:
-            # one that arrives within the drain window is served (with
-            # Connection: close); the connections still idle then are closed.
-            get_hub().call_later(min(_DRAIN_IDLE, grace), self._close_idle)
+        if self._drain_idle is None:
+            self._drain_idle = {}
+            self._close_idle()
         try:
-            if self.conns:
-                self._wait_idle(grace)
+            self._wait_idle(grace)
         except TimeoutError:
             for c in list(self.conns):
                 if c.task is not None:
                     c.task.cancel()
-            if self.conns:
-                self._wait_idle(None)
+            self._wait_idle(None)
         self.closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _close_idle(self) -> None:
+        """While draining, every ``_DRAIN_IDLE`` s: close what stayed idle through a whole window.
+
+        A request may be on its way on an idle keep-alive connection (or a
+        just-accepted one): one that arrives is served, with
+        ``Connection: close``.
+        """
+        seen, self._drain_idle = self._drain_idle or {}, {}
         for c in list(self.conns):
             if c.phase() == IDLE and c.task is not None and not _input_waiting(c.sock):
-                c.task.cancel()
+                if seen.get(c) == c.requests:
+                    c.task.cancel()
+                else:
+                    self._drain_idle[c] = c.requests
+        if self.conns or self._accepted:
+            get_hub().call_later(_DRAIN_IDLE, self._close_idle)
 
     def _wait_idle(self, timeout: float | None) -> None:
-        while self.conns:
+        while self.conns or self._accepted:
             self._idle_waiters.append(_current_tasklike())
             park(self, timeout)
 

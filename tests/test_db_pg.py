@@ -147,6 +147,26 @@ def test_psycopg2_cancel_stops_query(postgres: Service, patched_drivers: None) -
     gofer.run(main)
 
 
+def test_psycopg3_timeout_stops_query_and_keeps_connection(
+    postgres: Service,  # noqa: F811
+    patched_drivers: None,
+) -> None:
+    psycopg = pytest.importorskip("psycopg")
+
+    def main() -> int:
+        with psycopg.connect(
+            host=postgres.host, port=postgres.port, user=postgres.user, autocommit=True
+        ) as c:
+            t0 = time.monotonic()
+            with pytest.raises(TimeoutError), gofer.timeout(0.3):
+                c.execute("SELECT pg_sleep(30)")
+            assert time.monotonic() - t0 < 10  # the server stopped it
+            row = c.execute("SELECT 42").fetchone()  # and the connection is usable
+            return int(row[0])
+
+    assert gofer.run(main) == 42
+
+
 def test_psycopg3_hub_runs_during_query(postgres: Service, patched_drivers: None) -> None:  # noqa: F811
     psycopg = pytest.importorskip("psycopg")
 

@@ -14,7 +14,9 @@ coroutine instead of the thread:
   raises), which a pool discards.
 * psycopg 3: :func:`patch_psycopg` replaces ``psycopg.waiting.wait`` and
   ``wait_conn``, the functions psycopg's sync connections call (at call
-  time) to drive their non-blocking generators.
+  time) to drive their non-blocking generators, and wraps
+  ``Connection.wait`` so that a query whose coroutine is cancelled is
+  cancelled on the server and drained: the connection stays usable.
 
 :func:`wait_fd` is the building block: wait until an fd someone else owns is
 readable, writable, or either. ``gofer.patch()`` calls :func:`patch_all`.
@@ -27,6 +29,7 @@ import sys
 from collections.abc import Generator
 from typing import Any
 
+from gofer._cancel import CancelScope, move_on_after
 from gofer._hub import get_hub
 from gofer._poll import IoState
 from gofer._task import Cancelled, _current_tasklike, park, wait_readable, wait_writable
@@ -233,6 +236,33 @@ def _psycopg_wait_conn(
         return ex.value
 
 
+def _psycopg_conn_wait(self: Any, gen: Any, *args: Any, **kw: Any) -> Any:
+    """``psycopg.Connection.wait``: a cancelled query is stopped and drained.
+
+    Without this a coroutine cancelled in mid-query would leave its
+    connection inside the command ("another command is already in
+    progress"). psycopg does the same for Ctrl-C: ask the server to cancel,
+    then read the query's end (a ``QueryCanceled``) before letting the
+    interruption through.
+    """
+    try:
+        return _psycopg_saved["conn_wait"](self, gen, *args, **kw)
+    except Cancelled:
+        from psycopg import errors, pq
+
+        if self.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+            with CancelScope(shield=True), move_on_after(10.0):
+                try:
+                    cancel = getattr(self, "cancel_safe", None)
+                    cancel(timeout=5.0) if cancel is not None else self.cancel()
+                    _psycopg_saved["conn_wait"](self, gen)
+                except errors.QueryCanceled:
+                    pass  # as asked
+                except Exception:
+                    pass  # the connection is broken: psycopg reports it on next use
+        raise
+
+
 _psycopg_saved: dict[str, Any] = {}
 
 
@@ -240,21 +270,27 @@ def patch_psycopg() -> bool:
     """Make psycopg 3's sync connections cooperative. False if it is not installed."""
     if importlib.util.find_spec("psycopg") is None:
         return False
+    import psycopg
     from psycopg import waiting
 
     if waiting.wait is not _psycopg_wait:
-        _psycopg_saved.update(wait=waiting.wait, wait_conn=waiting.wait_conn)
+        _psycopg_saved.update(
+            wait=waiting.wait, wait_conn=waiting.wait_conn, conn_wait=psycopg.Connection.wait
+        )
         waiting.wait = _psycopg_wait
         waiting.wait_conn = _psycopg_wait_conn
+        psycopg.Connection.wait = _psycopg_conn_wait  # type: ignore[method-assign]
     return True
 
 
 def unpatch_psycopg() -> None:
     if _psycopg_saved and "psycopg.waiting" in sys.modules:
+        import psycopg
         from psycopg import waiting
 
         waiting.wait = _psycopg_saved.pop("wait")
         waiting.wait_conn = _psycopg_saved.pop("wait_conn")
+        psycopg.Connection.wait = _psycopg_saved.pop("conn_wait")  # type: ignore[method-assign]
 
 
 def is_patched(name: str) -> bool:

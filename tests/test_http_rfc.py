@@ -252,3 +252,18 @@ def test_per_field_size_limit() -> None:
 def test_empty_lines_before_a_request_are_ignored() -> None:  # RFC 9112 §2.2
     out = exchange(b"\r\n\r\nGET / HTTP/1.1\r\n" + H + b"\r\n\r\nGET / HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
     assert statuses(out) == [200, 200]
+
+
+def test_a_whole_read_that_llhttp_refuses_is_parsed_again_aligned() -> None:
+    # One read: feed() tries it whole, llhttp refuses BREW or the chunk extension's
+    # whitespace, and what was queued is undone before the aligned parse: each
+    # request is answered once, in order.
+    burst = (b"GET /1 HTTP/1.1\r\n" + H + b"\r\n"
+             b"BREW /2 HTTP/1.1\r\n" + H + b"\r\n"
+             b"POST /3 HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n3 ; a=b\r\ntea\r\n0\r\n\r\n"
+             b"GET /4 HTTP/1.2\r\n" + H + b"Connection: close\r\n\r\n")
+    out = exchange(burst, app=seen)
+    assert statuses(out) == [200, 200, 200, 200]
+    got = [json.loads(part.split(b"\r\n\r\n", 1)[1]) for part in out.split(b"HTTP/1.1 200 OK")[1:]]
+    assert [(g["method"], g["path"], g["body"]) for g in got] == [
+        ("GET", "/1", ""), ("BREW", "/2", ""), ("POST", "/3", "tea"), ("GET", "/4", "")]

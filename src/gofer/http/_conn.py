@@ -1,7 +1,9 @@
 """One server-side HTTP/1.1 connection: reading, pipelining, bodies, sending.
 
 A connection is one coroutine running :meth:`ServerConnection.run`. It reads
-into a reused buffer with non-blocking ``recv_into`` on the kernel's I/O
+into a receive buffer that all plain connections of a thread share (each
+read is parsed whole before the connection can park, so an idle connection
+holds no buffer) with non-blocking ``recv_into`` on the kernel's I/O
 state (no socket wrapper on the hot path), feeds ``httptools`` (llhttp),
 whose callbacks build :class:`~gofer.http._request.Request` objects with
 the least state they can, and queues requests whose head is complete.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import threading
 from typing import TYPE_CHECKING, Any
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
@@ -48,6 +51,24 @@ _LINGER_BYTES = 1 << 20
 
 # Phases, for the timeout sweep: what the connection is waiting for.
 APP, IDLE, HEAD, BODY, WRITE = 0, 1, 2, 3, 4
+
+
+_tls = threading.local()
+
+
+def _thread_buffer() -> tuple[bytearray, memoryview]:
+    """The receive buffer all plain connections of this thread's hub share.
+
+    feed() consumes every byte before the connection can park again (a head
+    still partial, a piece of body: copied out), so between the recv_into
+    and the end of its feed nothing else runs: no connection holds a buffer
+    while idle.
+    """
+    pair: tuple[bytearray, memoryview] | None = getattr(_tls, "pair", None)
+    if pair is None:
+        buf = bytearray(BUFSIZE)
+        pair = _tls.pair = (buf, memoryview(buf))
+    return pair
 
 
 class ServerConnection(RequestParsing):
@@ -78,7 +99,14 @@ class ServerConnection(RequestParsing):
     )
 
     def __init__(self, server: Server, sock: socket.socket, addr: Any, st: Any) -> None:
-        RequestParsing.__init__(self, server.limits, st.poller.hub.now)
+        if type(sock) is socket.socket:
+            buf, mv = _thread_buffer()
+        else:
+            # A TLS socket's recv_into may park half-way through filling the
+            # buffer: that connection keeps a buffer of its own.
+            buf = bytearray(BUFSIZE)
+            mv = memoryview(buf)
+        RequestParsing.__init__(self, server.limits, st.poller.hub.now, buf, mv)
         self.server = server
         self.sock = sock
         self.addr = addr
@@ -127,6 +155,7 @@ class ServerConnection(RequestParsing):
                 if sent != len(data):
                     st.writable = False
                     self.send(memoryview(data)[sent:])
+                del data  # not kept while this connection waits for its next request
         while True:
             if st.readable:
                 try:
@@ -352,13 +381,13 @@ class ServerConnection(RequestParsing):
                 continue
             req = queue[0]
             if req.error is not None:
-                queue.popleft()
+                del queue[0]
                 self.out.append(self._error_bytes(req.error))
                 self.flush()
                 return
             self.status = 0  # no response begun (see run: a body cut gets 408 then)
             dispatch(self, req)
-            queue.popleft()
+            del queue[0]
             if len(self.out) > 32:
                 self.flush()  # a long pipelined burst: do not buffer its responses
             if server.access_log is not None:
@@ -371,6 +400,7 @@ class ServerConnection(RequestParsing):
                 self.keep = False
             if self.no_keep:
                 self.keep = False
+            del req  # an idle connection keeps nothing of its last request
 
     def phase(self) -> int:
         """What the connection waits for now: APP (nothing), IDLE, HEAD, BODY or WRITE."""

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from httptools import HttpParserError, HttpRequestParser
+from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from gofer.http._chunked import SIZE, dechunk
 from gofer.http._request import Request
@@ -57,6 +57,10 @@ _CRLF = b"\r\n"
 _TE_OWS = re.compile(rb"(?im)^(transfer-encoding:[^\r\n]*?)[ \t]+\r\n")
 _HIGHER_MINOR = re.compile(rb" HTTP/1\.[2-9]")
 MAX_METHOD = 64  # longer methods get 501
+
+
+class _Realign(Exception):
+    """Ends feed()'s whole-read fast path: the read is parsed again, aligned."""
 
 
 class RequestParsing:
@@ -92,19 +96,20 @@ class RequestParsing:
         "stop_reading",
         "upgraded",
         "url",
+        "whole",
         "x_cl",
         "x_expect",
         "x_method",
         "x_te",
     )
 
-    def __init__(self, limits: Limits, clock: Callable[[], float]) -> None:
+    def __init__(self, limits: Limits, clock: Callable[[], float], buf: bytearray, mv: memoryview) -> None:
         self.limits = limits
         self.clock = clock  # the hub's clock
         self.parser = HttpRequestParser(self)
-        self.buf = bytearray(BUFSIZE)
-        self.mv = memoryview(self.buf)
-        self.queue: deque[Request] = deque()  # heads parsed, not yet answered
+        self.buf = buf  # the receive buffer: emptied by each feed(), so it may be shared
+        self.mv = mv
+        self.queue: list[Request] = []  # heads parsed, not yet answered (a few: a list is smaller than a deque)
         self.cur: Request | None = None  # the request whose body is being parsed
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -124,17 +129,56 @@ class RequestParsing:
         self.rare = False  # a head had a header that needs a closer look
         self.error: HTTPError | None = None  # a framing error after the queued requests
         self.upgraded = False
+        self.whole = False  # llhttp is parsing a whole read (feed's fast path)
         self.stop_reading = False  # nothing more is read
         self.last = False  # no request after the current one is read
         self.requests = 0
         self.max_count = limits.max_header_count
         self.max_head = limits.max_header_size
-        self.max_field = limits.max_field_size
+        # A head no larger than this cannot break the field or head size limit.
+        self.max_field = min(limits.max_field_size, limits.max_header_size)
         self.max_line = limits.max_request_line
         self.max_requests = limits.max_requests_per_connection or sys.maxsize
 
     # -- framing: what llhttp is given -------------------------------------------------
     def feed(self, n: int) -> None:
+        """Parse ``buf[:n]``.
+
+        A read that starts between requests and ends with a head's end
+        (a burst of GETs) goes to llhttp whole, in one call; should llhttp
+        refuse it or meet a chunked body, what that call queued is undone
+        and the read is parsed again one message part at a time
+        (:meth:`feed_aligned`), where the server knows where each request
+        starts.
+        """
+        if self.cur is not None or self.partial is not None or self.last or not self.buf.endswith(_TERM, 0, n):
+            self.feed_aligned(n)
+            return
+        queued = len(self.queue)
+        requests = self.requests
+        self.head_fed = n  # at most: check_head measures a head when this is too much
+        self.whole = True
+        try:
+            self.parser.feed_data(self.mv[:n])
+        except HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _Realign):
+                raise
+        except HttpParserUpgrade:
+            raise
+        except HttpParserError:
+            pass
+        else:
+            return
+        finally:
+            self.whole = False
+        # Undo what the whole read queued (nothing of it was answered yet).
+        del self.queue[queued:]
+        self.requests = requests
+        self.cur = None
+        self._fresh_parser()
+        self.feed_aligned(n)
+
+    def feed_aligned(self, n: int) -> None:
         """Parse ``buf[:n]``, one message part at a time."""
         buf = self.buf
         mv = self.mv
@@ -179,69 +223,97 @@ class RequestParsing:
                 self._check_partial(part)
                 return
             end += 4
-            if buf.startswith(_PASS, pos) and buf.find(b"\t", pos, end) < 0:
-                # _feed_head's common case, inlined: a plain method, no TAB.
-                self.head_fed = end - pos
-                before = self.requests
-                retry = False
-                try:
-                    self.parser.feed_data(mv[pos:end])
-                except HttpParserError as exc:
-                    if "version" not in str(exc) or self.requests != before:
-                        raise
-                    retry = True
-                if retry:
-                    self._higher_minor(bytes(buf[pos:end]))
-                if self.requests == before:
-                    raise HTTPError(400, "malformed request head", close=True)
-            else:
-                self._feed_head(buf, pos, end)
+            self._feed_head(buf, pos, end)
             pos = end
 
     def _feed_head(self, data: bytearray, pos: int, end: int) -> None:
         """Give llhttp the complete head ``data[pos:end]``."""
         self.head_fed = end - pos
         before = self.requests
-        retry = False
-        try:
-            if data.startswith(_PASS, pos) and data.find(b"\t", pos, end) < 0:
+        failed = None
+        if data.startswith(_PASS, pos):
+            try:
                 self.parser.feed_data(memoryview(data)[pos:end])
-            else:
-                self.parser.feed_data(self._unusual_head(bytes(data[pos:end])))
-        except HttpParserError as exc:
-            if self.requests != before or "version" not in str(exc):
+            except HttpParserCallbackError:
                 raise
-            retry = True
-        if retry:  # outside the except block: errors from the retry must not chain to it
-            self._higher_minor(bytes(data[pos:end]))
+            except HttpParserError as exc:
+                if self.requests > before + 1:
+                    raise
+                failed = str(exc)
+                if self.requests != before:
+                    self._undo_request()  # refused after its head was taken (Transfer-Encoding)
+            else:
+                if self.requests == before:
+                    raise HTTPError(400, "malformed request head", close=True)
+                return
+        # Outside the except block: errors from here must not chain to llhttp's.
+        self._feed_unusual(bytes(data[pos:end]), failed)
         if self.requests == before:
             raise HTTPError(400, "malformed request head", close=True)
 
-    def _higher_minor(self, head: bytes) -> None:
-        """HTTP/1.2 and up, which llhttp refuses, are answered as 1.1 (RFC 9112 §2.3)."""
-        eol = head.find(b"\r\n")
-        if not _HIGHER_MINOR.fullmatch(head, eol - 9, eol):
-            raise HTTPError(505, close=True)
-        # The head's start is known: a fresh parser takes it again, as 1.1.
-        self.parser = HttpRequestParser(self)
-        self.url = b""
-        self.x_method = None
-        self.parser.feed_data(self._unusual_head(head[: eol - 3] + b"1.1" + head[eol:]))
+    def _feed_unusual(self, head: bytes, failed: str | None) -> None:
+        """A head llhttp does not take as it is: an extension method, or what it refused.
 
-    def _unusual_head(self, head: bytes) -> bytes:
-        """An extension method becomes GET for llhttp; a TAB ending a Transfer-Encoding goes."""
-        if not head.startswith(_PASS):
-            sp = head.find(b" ")
-            method = head[:sp] if sp >= 0 else head
-            if not is_token(method):
-                raise HTTPError(400, "the method is not a token", close=True)
-            if len(method) > MAX_METHOD:
-                raise HTTPError(501, "the method is too long", close=True)
-            self.x_method = method
-            head = b"GET" + head[sp:]
-        if b"\t" in head:
-            head = _TE_OWS.sub(rb"\1\r\n", head)
-        return head
+        The head's start is known, so it can be given again, fixed, to a
+        fresh parser: HTTP/1.2 and up as 1.1 (RFC 9112 §2.3), a TAB ending
+        ``Transfer-Encoding`` removed (OWS). An extension method is given as
+        GET (and kept for the application).
+        """
+        for _ in range(3):
+            if failed is not None:
+                if "version" in failed:
+                    eol = head.find(b"\r\n")
+                    if not _HIGHER_MINOR.fullmatch(head, eol - 9, eol):
+                        raise HTTPError(505, close=True)
+                    head = head[: eol - 3] + b"1.1" + head[eol:]
+                elif "Transfer-Encoding" in failed and b"\t" in head:
+                    head = _TE_OWS.sub(rb"\1\r\n", head)
+                else:
+                    raise HTTPError(400, failed, close=True)
+                self._fresh_parser()
+            fed = head
+            if not head.startswith(_PASS):
+                sp = head.find(b" ")
+                method = head[:sp] if sp >= 0 else head
+                if not is_token(method):
+                    raise HTTPError(400, "the method is not a token", close=True)
+                if len(method) > MAX_METHOD:
+                    raise HTTPError(501, "the method is too long", close=True)
+                self.x_method = method
+                fed = b"GET" + head[sp:]
+            before = self.requests
+            try:
+                self.parser.feed_data(fed)
+                return
+            except HttpParserCallbackError:
+                raise
+            except HttpParserError as exc:
+                failed = str(exc)
+                if self.requests != before:
+                    self._undo_request()
+        raise HTTPError(400, failed or "malformed request head", close=True)
+
+    def realign(self) -> None:
+        """Leave feed()'s whole-read fast path (from a callback)."""
+        raise _Realign
+
+    def _undo_request(self) -> None:
+        self.queue.pop()
+        self.cur = None
+        self.requests -= 1
+        self.last = False  # only this request could have set it: none after it was read
+
+    def _fresh_parser(self) -> None:
+        """Forget what a refused head left, for a new parser to take it again."""
+        self.parser = HttpRequestParser(self)
+        self.last = False
+        self.in_head = False
+        self.url = b""
+        self.headers = []
+        self.host_count = 0
+        self.x_cl = -1
+        self.x_te = self.x_expect = self.rare = self.upgraded = False
+        self.x_method = None
 
     def _check_partial(self, part: bytearray) -> None:
         """Refuse early what a head that is still incomplete already shows."""
@@ -267,11 +339,9 @@ class RequestParsing:
             raise HTTPError(414, close=True)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # Kept minimal: the count and the whole head are checked once per
-        # head (on_headers_complete), the head's bytes by feed().
+        # Kept minimal: the count, the size of the head and of each field
+        # are checked once per head (on_headers_complete, check_head).
         self.headers.append((name, value))
-        if len(name) + len(value) > self.max_field:
-            raise HTTPError(431, "a header field is too large", close=True)
         if name == b"Host" or name == b"host":
             self.host_count += 1  # the usual spellings, without a call
             if value not in hosts_ok:
@@ -326,13 +396,14 @@ class RequestParsing:
             or version != "1.1"
             or self.host_count != 1
             or len(headers) > self.max_count
-            or self.head_fed > self.max_head
+            or self.head_fed > self.max_field  # a field or the head may be too large: check_head measures
             or url[:1] != b"/"
         ):
             check_head(self, req, headers, url)
         self.host_count = 0
         self.in_head = False
-        self.head_fed = 0
+        if not self.whole:
+            self.head_fed = 0  # (a whole read's size bounds each of its heads)
         self.requests += 1
         if self.requests >= self.max_requests:
             self.last = True

@@ -62,8 +62,16 @@ def check_head(p: RequestParsing, req: Request, headers: list[tuple[bytes, bytes
     p.in_head = False
     if len(headers) > lim.max_header_count:
         raise HTTPError(431, close=True)
+    if p.head_fed > lim.max_field_size:
+        mf = lim.max_field_size
+        for name, value in headers:
+            if len(name) + len(value) > mf:
+                raise HTTPError(431, "a header field is too large", close=True)
     if p.head_fed > lim.max_header_size:
-        raise HTTPError(431, close=True)
+        # The head may be that large (feed's fast path counts the whole read): measure it.
+        size = len(url) + sum(len(n) + len(v) + 4 for n, v in headers)
+        if size > lim.max_header_size:
+            raise HTTPError(431, close=True)
     p.rare = False
     cl, p.x_cl = p.x_cl, -1
     te, p.x_te = p.x_te, False
@@ -89,6 +97,8 @@ def check_head(p: RequestParsing, req: Request, headers: list[tuple[bytes, bytes
         if mx is not None and cl > mx:
             raise HTTPError(413, close=True)
     elif te:
+        if p.whole:
+            p.realign()  # a chunked body is decoded by gofer.http._chunked: parse aligned
         _check_codings(headers)
         req.chunked = True
         p.ck_state = SIZE

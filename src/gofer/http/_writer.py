@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import stat
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -202,8 +203,11 @@ def send_file(conn: ServerConnection, req: Request, code: int, sline: bytes, hb:
     """Send a regular file's rest with ``os.sendfile``; False if it has no usable descriptor.
 
     The length is the application's ``Content-Length`` or what is left of
-    the file from its current position.
+    the file from its current position. Plain TCP only: under TLS the
+    kernel would send the file unencrypted.
     """
+    if type(conn.sock) is not socket.socket:
+        return False
     try:
         fd = filelike.fileno()
         info = os.fstat(fd)

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 from typing import Any
 
 import pytest
@@ -245,5 +246,50 @@ def test_one_shot_iterables_survive_a_park() -> None:
             assert a.sendmsg([b"ok"], (x for x in [])) == 2
             a.shutdown(socket.SHUT_WR)
             assert r.join() > 6
+
+    gofer.run(main)
+
+
+def test_fallback_socketpair(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The socketpair of platforms without one (TCP over loopback), as the
+    # stdlib's (3.13): gofer sockets, and a foreign first connection refused.
+    def main() -> None:
+        a, b = gsocket._fallback_socketpair()
+        with a, b:
+            assert type(a) is gsocket.socket and a.family == socket.AF_INET
+            a.sendall(b"hi")
+            assert b.recv(2) == b"hi"
+            # Neither end waited yet, so either may go to another thread (test_socket does).
+            got: list[bytes] = []
+            th = threading.Thread(target=lambda: got.append(b.recv(5)))
+            th.start()
+            gofer.sleep(0.01)
+            a.sendall(b"later")
+            th.join(30)
+            assert got == [b"later"]
+        for bad in ({"family": socket.AF_UNIX}, {"type": socket.SOCK_DGRAM}, {"proto": 1}):
+            with pytest.raises(ValueError, match="Only"):
+                gsocket._fallback_socketpair(**bad)
+
+        intruder: list[Any] = []
+        real = gsocket.socket.getsockname
+
+        def connect_first(self: Any) -> Any:
+            name = real(self)
+            if not intruder:  # someone else connects to the listening port first
+                s = socket.socket()
+                s.setblocking(False)
+                try:
+                    s.connect(name[:2])
+                except BlockingIOError:
+                    pass
+                intruder.append(s)
+            return name
+
+        monkeypatch.setattr(gsocket.socket, "getsockname", connect_first)
+        # ConnectionError, or ENOTCONN where closing the listener reset ours first.
+        with pytest.raises(OSError):
+            gsocket._fallback_socketpair()
+        intruder[0].close()
 
     gofer.run(main)

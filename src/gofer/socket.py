@@ -330,99 +330,13 @@ def wait_writable(sock: Any, timeout: float | None = None) -> None:
     sock._wait(False, None if timeout is None else _get_hub().now() + timeout)
 
 
-def socketpair(
-    family: int | None = None, type: int = SOCK_STREAM, proto: int = 0
-) -> tuple[socket, socket]:
-    """Like :func:`socket.socketpair`, returning gofer sockets."""
-    if family is None:
-        family = AF_UNIX if hasattr(_socket, "AF_UNIX") else AF_INET
-    a, b = _socket.socketpair(family, type, proto)
-    return socket(family, type, proto, a.detach()), socket(family, type, proto, b.detach())
-
-
-def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
-    """Like :func:`socket.fromfd`: a gofer socket on a duplicate of ``fd``."""
-    return socket(family, type, proto, _os.dup(fd))
-
-
-_GLOBAL_DEFAULT_TIMEOUT: Any = _stdsocket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
-
-
-def create_connection(
-    address: tuple[str | None, int],
-    timeout: float | None = _GLOBAL_DEFAULT_TIMEOUT,
-    source_address: tuple[str, int] | None = None,
-    *,
-    all_errors: bool = False,
-) -> socket:
-    """Like :func:`socket.create_connection` (cooperative resolution and connect)."""
-    host, port = address
-    errors: list[OSError] = []
-    for af, socktype, proto, _canon, sa in getaddrinfo(host, port, 0, SOCK_STREAM):
-        sock = None
-        try:
-            sock = socket(af, socktype, proto)
-            if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sa)
-            return sock
-        except OSError as exc:
-            if not all_errors:
-                errors.clear()
-            errors.append(exc)
-            if sock is not None:
-                sock.close()
-    if not errors:
-        raise OSError("getaddrinfo returns an empty list")
-    try:
-        if not all_errors:
-            raise errors[0]
-        raise ExceptionGroup("create_connection failed", errors)
-    finally:
-        errors = []
-
-
-def create_server(
-    address: Any,
-    *,
-    family: int = AF_INET,
-    backlog: int | None = None,
-    reuse_port: bool = False,
-    dualstack_ipv6: bool = False,
-) -> socket:
-    """Like :func:`socket.create_server`, returning a gofer socket."""
-    if reuse_port and not hasattr(_socket, "SO_REUSEPORT"):
-        raise ValueError("SO_REUSEPORT not supported on this platform")
-    if dualstack_ipv6:
-        if not _stdsocket.has_dualstack_ipv6():
-            raise ValueError("dualstack_ipv6 not supported on this platform")
-        if family != AF_INET6:
-            raise ValueError("dualstack_ipv6 requires AF_INET6 family")
-    sock = socket(family, SOCK_STREAM)
-    try:
-        if _os.name not in ("nt", "cygwin"):
-            try:
-                sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
-            except OSError:
-                pass
-        if reuse_port:
-            sock.setsockopt(SOL_SOCKET, _socket.SO_REUSEPORT, 1)
-        if _stdsocket.has_ipv6 and family == AF_INET6:
-            sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 0 if dualstack_ipv6 else 1)
-        try:
-            sock.bind(address)
-        except OSError as err:
-            raise OSError(err.errno, f"{err.strerror} (while attempting to bind on address {address!r})") from None
-        if backlog is None:
-            sock.listen()
-        else:
-            sock.listen(backlog)
-        return sock
-    except OSError:
-        sock.close()
-        raise
+# The module's functions (socketpair, create_connection...) build gofer
+# sockets, so they are imported once the class exists.
+from gofer._sockfuncs import _fallback_socketpair as _fallback_socketpair  # noqa: E402
+from gofer._sockfuncs import create_connection as create_connection  # noqa: E402
+from gofer._sockfuncs import create_server as create_server  # noqa: E402
+from gofer._sockfuncs import fromfd as fromfd  # noqa: E402
+from gofer._sockfuncs import socketpair as socketpair  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,7 @@ Usage: ``python tests/stdlib_asyncio/run_asyncio_tests.py [MODULE ...]
 those of ``test.test_asyncio``). Each module runs twice in a child process:
 once as the stdlib ships it ("plain"), once with every asyncio loop made a
 :class:`gofer.aio.GoferEventLoop` ("gofer": asyncio's default policy, and
-``asyncio.SelectorEventLoop``, build gofer loops; a loop asked for with a
+``asyncio.SelectorEventLoop`` (and 3.13's ``asyncio.EventLoop``) build gofer loops; a loop asked for with a
 selector that has no pollable fd, select() or poll(), gets the default one
 instead). The tests run in the thread's main code, so each loop parks that
 thread's root greenlet on the gofer hub whenever asyncio would block.
@@ -79,6 +79,9 @@ def _use_gofer_loops() -> None:
     unix_events._UnixDefaultEventLoopPolicy._loop_factory = TestGoferLoop  # type: ignore[attr-defined]
     asyncio.SelectorEventLoop = TestGoferLoop  # type: ignore[misc]
     unix_events.SelectorEventLoop = TestGoferLoop  # type: ignore[misc]
+    if hasattr(asyncio, "EventLoop"):  # 3.13: the default loop class, by its new name
+        asyncio.EventLoop = TestGoferLoop
+        unix_events.EventLoop = TestGoferLoop
     asyncio.set_event_loop_policy(None)
 
 

@@ -202,8 +202,28 @@ def test_time_sleep_is_signal_safe():
         t0 = time.monotonic()
         time.sleep(0.3)  # a handler that returns: the sleep goes on (PEP 475)
         print("resumed", calls, time.monotonic() - t0 >= 0.29)
+        # With a coroutine alive the main code's sleep waits in the hub: same rules.
+        signal.signal(signal.SIGALRM, raising)
+        hb = gofer.go(lambda: [gofer.sleep(0.01) for _ in range(1000)])
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        t0 = time.monotonic()
+        try:
+            time.sleep(10)
+        except Alarm:
+            print("interrupted in the hub", time.monotonic() - t0 < 5)
+        signal.signal(signal.SIGALRM, lambda *a: calls.append(2))
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        t0 = time.monotonic()
+        time.sleep(0.3)
+        print("resumed in the hub", calls, time.monotonic() - t0 >= 0.29)
+        hb.cancel()
+        try:
+            hb.join()
+        except gofer.Cancelled:
+            pass
     """)
-    assert out.splitlines() == ["interrupted True", "resumed [1] True"]
+    assert out.splitlines() == [
+        "interrupted True", "resumed [1] True", "interrupted in the hub True", "resumed in the hub [1, 2] True"]
 
 
 def test_subprocess_and_waitpid_park():

@@ -8,8 +8,9 @@ extends, not of the class that replaced it. So before the first change this
 module takes a snapshot of every module it is about to patch, and gives each
 ``gofer.*`` module (already imported, or imported later through a small
 import hook) a *view* in place of its global that names a patched module: a
-module object whose attributes are the snapshot's, falling back to the live
-module for anything added since.
+module object that answers the original for each name patching replaced,
+and the live module's attribute for everything else (so a test that
+monkeypatches ``os.sendfile`` is still seen by gofer).
 
 ``original(module, name)`` is the public way to reach an unpatched object
 (``gofer.patch.original("time", "sleep")``).
@@ -28,35 +29,54 @@ from greenlet import getcurrent
 from gofer._hub import hub_if_any
 from gofer._task import _Worker
 
-__all__ = ["original", "save", "shield_gofer", "thread_may_block"]
+__all__ = ["original", "save", "shield_gofer", "thread_may_block"]  # and _views
 
 _snapshots: dict[str, dict[str, Any]] = {}
-_views: dict[str, types.ModuleType] = {}
+_views: dict[str, "_View"] = {}
 
 
 class _View(types.ModuleType):
     """A stdlib module as it was before patching (see the module docstring)."""
 
-    def __init__(self, real: types.ModuleType, snap: dict[str, Any]) -> None:
+    def __init__(self, real: types.ModuleType) -> None:
         super().__init__(real.__name__, real.__doc__)
-        self.__dict__.update(snap)
         object.__setattr__(self, "_gofer_real", real)
 
     def __getattr__(self, name: str) -> Any:
+        # Only names patching replaced are in the view's own __dict__.
         return getattr(object.__getattribute__(self, "_gofer_real"), name)
 
 
+class _Patcher:
+    """Sets attributes of a live module, keeping each original for gofer's view."""
+
+    __slots__ = ("_mod", "_view")
+
+    def __init__(self, mod: types.ModuleType, view: _View) -> None:
+        object.__setattr__(self, "_mod", mod)
+        object.__setattr__(self, "_view", view)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._mod, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        view = self._view
+        if name not in view.__dict__ and hasattr(self._mod, name):
+            view.__dict__[name] = getattr(self._mod, name)
+        setattr(self._mod, name, value)
+
+
 def save(modname: str) -> Any:
-    """Snapshot ``modname`` (once, before any change) and return the live module."""
+    """Snapshot ``modname`` (once, before any change); a setter for its attributes."""
     mod = sys.modules.get(modname)
     if mod is None:
-        mod = __import__(modname)
+        __import__(modname)
         mod = sys.modules[modname]
     if modname not in _snapshots:
         _snapshots[modname] = dict(mod.__dict__)
-        _views[modname] = _View(mod, _snapshots[modname])
+        _views[modname] = _View(mod)
         shield_gofer()
-    return mod
+    return _Patcher(mod, _views[modname])
 
 
 def original(modname: str, name: str) -> Any:
@@ -122,9 +142,9 @@ class _GoferFinder(importlib.abc.MetaPathFinder):
 def thread_may_block() -> bool:
     """True if the caller is a thread's plain code with no coroutine to starve.
 
-    Such a caller may make the original blocking call (a lookup, a join, a
-    waitpid) instead of handing it to the thread pool: that is exact, and a
-    pool thread calling a patched function must not queue work for the pool.
+    Such a caller makes the original blocking call (a sleep, a select, a
+    lookup, a join, a waitpid): that is exact, it needs no hub, and a pool
+    thread calling a patched function must not queue work for the pool.
     Inside the hub it is False, so that gofer's own error is raised.
     """
     g = getcurrent()
@@ -135,4 +155,4 @@ def thread_may_block() -> bool:
         return True
     if g is hub:
         return False
-    return not any(w.task is not None for w in hub.workers)
+    return len(hub.workers) == len(hub.idle_workers)  # no worker is running a task

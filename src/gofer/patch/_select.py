@@ -1,6 +1,8 @@
 """Patching ``select`` (select, poll, epoll) and ``selectors`` onto the hub's poller.
 
-Each patched call first asks the original, non-blocking (timeout 0): that
+A thread's plain code with no coroutine to starve makes the original call
+(``_orig.thread_may_block``). Otherwise each patched call first asks the
+original, non-blocking (timeout 0): that
 validates the arguments exactly as the stdlib does and answers at once when
 something is ready. Only when nothing is, and the caller would block, does
 it wait on the hub: the fds go into a private level-triggered epoll (for a
@@ -29,7 +31,7 @@ from typing import Any
 from gofer._hub import get_hub
 from gofer._park import wait_readable
 from gofer._task import _current_tasklike
-from gofer.patch._orig import save
+from gofer.patch._orig import save, thread_may_block
 from gofer.threads import to_thread
 
 __all__ = ["EpollSelector", "PollSelector", "SelectSelector", "epoll", "patch_select", "patch_selectors", "poll", "select"]
@@ -70,6 +72,8 @@ def _left(deadline: float | None) -> float | None:
 
 def select(rlist: Any, wlist: Any, xlist: Any, timeout: float | None = None) -> tuple[list[Any], list[Any], list[Any]]:
     """Cooperative :func:`select.select`: same arguments, results and errors."""
+    if thread_may_block():
+        return _orig_select(rlist, wlist, xlist, timeout)
     if timeout is not None:
         try:
             timeout = float(timeout)
@@ -132,6 +136,8 @@ class poll:
 
     def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
         """Like ``poll.poll``: ``timeout`` in milliseconds, None or negative for ever."""
+        if thread_may_block():
+            return self._p.poll(timeout)  # type: ignore[no-any-return]
         if self._polling:
             raise RuntimeError("concurrent poll() invocation")
         t = _poll_timeout_ms(timeout)
@@ -220,6 +226,8 @@ class epoll:
 
     def poll(self, timeout: float | None = -1, maxevents: int = -1) -> list[tuple[int, int]]:
         """Like ``epoll.poll`` (``timeout`` in seconds; None or negative: for ever)."""
+        if thread_may_block():
+            return self._ep.poll(timeout, maxevents)  # type: ignore[no-any-return]
         if timeout is None or timeout < 0:
             t = None
         else:
@@ -289,5 +297,4 @@ def patch_selectors() -> None:
         if m is not None:
             old = getattr(m, attr, None)
             if old is not None and old.__name__ in _BY_NAME:
-                save(modname)
-                setattr(m, attr, _BY_NAME[old.__name__])
+                setattr(save(modname), attr, _BY_NAME[old.__name__])

@@ -1,25 +1,31 @@
 """Patching ``time.sleep``: the calling coroutine parks; signals still interrupt it.
 
-The patched sleep validates its argument as the stdlib does and then calls
-:func:`gofer.sleep`. In a thread's main code the hub waits in the poller, so
-a signal handler that raises interrupts the sleep with its exception, and
-one that returns lets the sleep go on to its full length (PEP 475), as with
-the stdlib's sleep.
+In a thread's plain code with no coroutine to starve it is the stdlib's
+sleep itself. Otherwise it validates its argument as the stdlib does and
+calls :func:`gofer.sleep`; the hub then waits in the poller, so in the main
+thread a signal handler that raises interrupts the wait with its exception
+and one that returns lets it go on (PEP 475), as with the stdlib's sleep.
 """
 
 from __future__ import annotations
 
 import operator
+import time as _time
 from typing import Any
 
 from gofer._task import sleep as _gofer_sleep
-from gofer.patch._orig import save
+from gofer.patch._orig import save, thread_may_block
+
+_orig_sleep = _time.sleep
 
 __all__ = ["patch_time", "sleep"]
 
 
 def sleep(secs: Any) -> None:
     """Cooperative :func:`time.sleep`: same argument checks, parks the caller."""
+    if thread_may_block():
+        _orig_sleep(secs)  # nothing to starve: the stdlib's own sleep, exactly
+        return
     s = secs if isinstance(secs, float) else float(operator.index(secs))
     if s != s:
         raise ValueError("Invalid value NaN (not a number)")

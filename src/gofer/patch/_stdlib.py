@@ -32,6 +32,9 @@ MODULES = [
     "test_subprocess", "test_ssl", "test_httplib", "test_urllib2_localnet", "test_socketserver",
     "test_wsgiref", "test_smtplib",
 ]
+# test.support resources a module needs to run at all; it only talks to itself
+# on loopback (the "network" tests of the other modules reach the internet).
+RESOURCES = {"test_socketserver": "network"}
 CI_MODULES = ["test_socket", "test_selectors", "test_queue", "test_threading"]
 DEFAULT_EXPECT = os.path.join("tests", "stdlib_patched", "expectations.txt")
 
@@ -67,6 +70,8 @@ def run_module(module: str, patched: bool, module_timeout: float, test_timeout: 
                    "--test-timeout", str(test_timeout)]
             if patched:
                 cmd.append("--patch")
+            if module in RESOURCES:
+                cmd += ["--use", RESOURCES[module]]
             try:
                 subprocess.run(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                timeout=left, check=False)

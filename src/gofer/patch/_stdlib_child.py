@@ -1,7 +1,7 @@
 """One run of one CPython test module, for ``_stdlib`` (a child process).
 
 ``python -m gofer.patch._stdlib_child MODULE OUT [--patch] [--skip FILE]
-[--test-timeout S]``: with ``--patch``, ``gofer.patch()`` comes first, before
+[--test-timeout S] [--use RESOURCES]``: with ``--patch``, ``gofer.patch()`` comes first, before
 anything else is imported, as gevent runs these tests. Then the module of the
 interpreter's ``test`` package is loaded with unittest and run in the main
 thread's code. Every test writes ``START id`` before it runs and
@@ -31,7 +31,8 @@ def main(argv: list[str]) -> int:
     per_test = float(argv[argv.index("--test-timeout") + 1]) if "--test-timeout" in argv else 60.0
     from test import support  # type: ignore[import-not-found]
 
-    support.use_resources = []  # no network, no long "cpu" tests: the same in both runs
+    # No internet, no long "cpu" tests, the same in both runs; --use adds some.
+    support.use_resources = argv[argv.index("--use") + 1].split(",") if "--use" in argv else []
     sink = open(out, "a", buffering=1)  # noqa: SIM115 - open for the whole run
 
     class Result(unittest.TextTestResult):

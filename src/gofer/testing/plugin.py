@@ -9,7 +9,9 @@ Enable with ``-p gofer.testing.plugin`` (or ``pytest_plugins = [...]``).
   and no file descriptor or non-pool thread made by the test may remain.
 * ``GOFER_PATCH=1`` in the environment applies ``gofer.patch()`` at start-up,
   before any test module is imported, so that a whole suite can be run once
-  with the stdlib patched (the plugin itself keeps the originals).
+  with the stdlib patched (the plugin itself keeps the originals). A test
+  marked ``@pytest.mark.unpatched`` checks the unpatched stdlib (a blocking
+  ``time.sleep``, ``type(s) is ssl.SSLSocket``) and is skipped then.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from gofer.testing import run as _vrun
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "no_leak_check: skip gofer's fd/thread/task leak check")
-    if os.environ.get("GOFER_PATCH", "") not in ("", "0"):
+    config.addinivalue_line("markers", "unpatched: the test checks the unpatched stdlib; skipped under GOFER_PATCH=1")
+    if _patched_run():
         import warnings
 
         import gofer.patch
@@ -39,6 +42,18 @@ def pytest_configure(config: pytest.Config) -> None:
             # pytest's own objects predate the patch; they are no test's concern.
             warnings.simplefilter("ignore", gofer.patch.PatchWarning)
             gofer.patch()
+
+
+def _patched_run() -> bool:
+    return os.environ.get("GOFER_PATCH", "") not in ("", "0")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _patched_run():
+        skip = pytest.mark.skip(reason="checks the unpatched stdlib (GOFER_PATCH=1)")
+        for item in items:
+            if item.get_closest_marker("unpatched"):
+                item.add_marker(skip)
 
 
 def _fds() -> set[int]:

@@ -36,12 +36,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if _patched_run():
         import warnings
 
-        import gofer.patch
+        from gofer.patch import PatchWarning, patch
 
         with warnings.catch_warnings():
             # pytest's own objects predate the patch; they are no test's concern.
-            warnings.simplefilter("ignore", gofer.patch.PatchWarning)
-            gofer.patch()
+            warnings.simplefilter("ignore", PatchWarning)
+            patch()
 
 
 def _patched_run() -> bool:

@@ -127,7 +127,9 @@ def test_urllib_against_a_threaded_server_runs_concurrently():
                 self.wfile.write(body)
             def log_message(self, *a):
                 pass
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 64  # 20 clients connect at once
+        srv = Server(("127.0.0.1", 0), H)
         th = threading.Thread(target=srv.serve_forever); th.start()
         url = f"http://127.0.0.1:{srv.server_address[1]}/"
         def main():

@@ -32,7 +32,7 @@ from gofer._task import _Worker
 __all__ = ["original", "save", "shield_gofer", "thread_may_block"]  # and _views
 
 _snapshots: dict[str, dict[str, Any]] = {}
-_views: dict[str, "_View"] = {}
+_views: dict[str, _View] = {}
 
 
 class _View(types.ModuleType):

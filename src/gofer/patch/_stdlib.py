@@ -1,10 +1,12 @@
 """CPython's own tests under ``gofer.patch()``, compared with the same tests unpatched.
 
-``python -m gofer.patch --stdlib-tests [--expect FILE] [--json OUT]
-[--module-timeout S] [--test-timeout S] [modules...]`` runs each module of
-the interpreter's ``test`` package twice, in child processes
+``python -m gofer.patch --stdlib-tests [--ci] [--in-coroutine] [--expect FILE]
+[--json OUT] [--module-timeout S] [--test-timeout S] [modules...]`` runs each
+module of the interpreter's ``test`` package in child processes
 (``_stdlib_child``): once plain, once with ``gofer.patch()`` applied first,
-as gevent runs them. A test that hangs ends its child after
+as gevent runs them (the tests in the main thread's code), and with
+``--in-coroutine`` once more patched with the tests running inside
+``gofer.run``, so that every patched call takes its cooperative path. A test that hangs ends its child after
 ``--test-timeout`` seconds; it counts as failed and the child starts again
 after it. It prints per module passed / failed / skipped for both runs and
 the share of the tests passing unpatched that also pass patched.
@@ -51,7 +53,7 @@ class Run:
         return {t for t, o in self.outcomes.items() if o == outcome}
 
 
-def run_module(module: str, patched: bool, module_timeout: float, test_timeout: float) -> Run:
+def run_module(module: str, patched: bool, module_timeout: float, test_timeout: float, in_coroutine: bool = False) -> Run:
     """Run one module in a child process (started again after a hung test)."""
     run = Run()
     work = tempfile.mkdtemp(prefix=f"gofer-{module}-")
@@ -70,6 +72,8 @@ def run_module(module: str, patched: bool, module_timeout: float, test_timeout: 
                    "--test-timeout", str(test_timeout)]
             if patched:
                 cmd.append("--patch")
+            if in_coroutine:
+                cmd.append("--in-coroutine")
             if module in RESOURCES:
                 cmd += ["--use", RESOURCES[module]]
             try:
@@ -135,12 +139,15 @@ def main(argv: list[str]) -> int:
         return 0
     opts = {"--expect": DEFAULT_EXPECT, "--json": "", "--module-timeout": "900", "--test-timeout": "60"}
     modules: list[str] = []
+    modes = ["patched"]
     it = iter(argv)
     for arg in it:
         if arg in opts:
             opts[arg] = next(it, "")
         elif arg == "--ci":
             modules.extend(CI_MODULES)
+        elif arg == "--in-coroutine":
+            modes.append("coroutine")
         elif arg.startswith("-"):
             print(f"unknown option {arg!r}", file=sys.stderr)
             return 2
@@ -150,38 +157,48 @@ def main(argv: list[str]) -> int:
     expect = read_expectations(opts["--expect"])
     report: dict[str, dict[str, object]] = {}
     new_failures: list[str] = []
-    total_base = total_kept = 0
-    print(f"{'module':24} {'unpatched p/f/s':>18} {'patched p/f/s':>18} {'kept':>7}  time (s)")
+    total_base = 0
+    kept = dict.fromkeys(modes, 0)
+    mt, tt = float(opts["--module-timeout"]), float(opts["--test-timeout"])
+    head = "".join(f" {m + ' p/f/s':>18}" for m in ["unpatched", *modes])
+    print(f"{'module':24}{head} {'kept':>7}  time (s)")
     for module in modules:
-        base = run_module(module, False, float(opts["--module-timeout"]), float(opts["--test-timeout"]))
-        pat = run_module(module, True, float(opts["--module-timeout"]), float(opts["--test-timeout"]))
+        base = run_module(module, False, mt, tt)
+        runs = {m: run_module(module, True, mt, tt, in_coroutine=(m == "coroutine")) for m in modes}
         passed = base.ids("pass")
-        lost = sorted(passed - pat.ids("pass"))
         total_base += len(passed)
-        total_kept += len(passed) - len(lost)
-        new = [t for t in lost if t not in expect]
-        stale = sorted(t for t in expect if t in pat.ids("pass"))
+        entry: dict[str, object] = {"unpatched": {k: sorted(base.ids(k)) for k in ("pass", "fail", "skip")}}
+        counts = [f"{len(r.ids('pass'))}/{len(r.ids('fail'))}/{len(r.ids('skip'))}" for r in (base, *runs.values())]
+        lost_any: set[str] = set()
+        for m, r in runs.items():
+            lost = passed - r.ids("pass")
+            kept[m] += len(passed) - len(lost)
+            lost_any |= lost
+            entry[m] = {k: sorted(r.ids(k)) for k in ("pass", "fail", "skip")} | {"lost": sorted(lost), "notes": r.notes}
+        share = min(100.0 * (len(passed) - len(passed - r.ids("pass"))) / len(passed) if passed else 100.0
+                    for r in runs.values())
+        secs = " + ".join(f"{r.seconds:.0f}" for r in (base, *runs.values()))
+        print(f"{module:24}" + "".join(f" {c:>18}" for c in counts) + f" {share:6.1f}%  {secs}")
+        new = sorted(t for t in lost_any if t not in expect)
         new_failures.extend(new)
-        share = 100.0 * (len(passed) - len(lost)) / len(passed) if passed else 100.0
-        counts = [f"{len(r.ids('pass'))}/{len(r.ids('fail'))}/{len(r.ids('skip'))}" for r in (base, pat)]
-        print(f"{module:24} {counts[0]:>18} {counts[1]:>18} {share:6.1f}%  {base.seconds:.0f} + {pat.seconds:.0f}")
         for t in new:
-            print(f"    NEW FAILURE {t}")
-        for t in lost:
+            print(f"    NEW FAILURE {t} ({', '.join(m for m in runs if t not in runs[m].ids('pass'))})")
+        for t in sorted(lost_any):
             if t in expect:
                 print(f"    excluded    {t}  ({expect[t]})")
+        stale = sorted(t for t in expect if all(t in r.ids("pass") for r in runs.values()))
         for t in stale:
             print(f"    stale exclusion (passes now) {t}")
-        for n in pat.notes:
-            print(f"    patched run: {n}")
-        report[module] = {
-            "unpatched": {k: sorted(base.ids(k)) for k in ("pass", "fail", "skip")},
-            "patched": {k: sorted(pat.ids(k)) for k in ("pass", "fail", "skip")},
-            "lost": lost, "new": new, "stale": stale, "notes": pat.notes,
-            "seconds": [round(base.seconds, 1), round(pat.seconds, 1)],
-        }
-    share = 100.0 * total_kept / total_base if total_base else 100.0
-    print(f"overall: {total_kept} of {total_base} tests passing unpatched pass patched ({share:.1f}%)")
+        for m, r in runs.items():
+            for n in r.notes:
+                print(f"    {m} run: {n}")
+        entry["new"], entry["stale"] = new, stale
+        entry["seconds"] = [round(r.seconds, 1) for r in (base, *runs.values())]
+        report[module] = entry
+    for m in modes:
+        pct = 100.0 * kept[m] / total_base if total_base else 100.0
+        print(f"overall ({m}): {kept[m]} of {total_base} tests passing unpatched pass patched ({pct:.1f}%)")
+    share = min((100.0 * kept[m] / total_base if total_base else 100.0) for m in modes)
     print(f"new failures (not in {opts['--expect']}): {len(new_failures)}")
     if opts["--json"]:
         with open(opts["--json"], "w") as f:

@@ -1,7 +1,7 @@
 """One run of one CPython test module, for ``_stdlib`` (a child process).
 
 ``python -m gofer.patch._stdlib_child MODULE OUT [--patch] [--skip FILE]
-[--test-timeout S] [--use RESOURCES]``: with ``--patch``, ``gofer.patch()`` comes first, before
+[--test-timeout S] [--use RESOURCES] [--in-coroutine]``: with ``--patch``, ``gofer.patch()`` comes first, before
 anything else is imported, as gevent runs these tests. Then the module of the
 interpreter's ``test`` package is loaded with unittest and run in the main
 thread's code. Every test writes ``START id`` before it runs and
@@ -91,7 +91,14 @@ def main(argv: list[str]) -> int:
 
     tests = [t for t in flat(suite) if t.id() not in skip]
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=1, resultclass=Result)  # type: ignore[arg-type]
-    runner.run(unittest.TestSuite(tests))
+    if "--in-coroutine" in argv:
+        # The tests' own code then runs in a coroutine (inside gofer.run), so
+        # every patched call takes its cooperative path.
+        import gofer
+
+        gofer.run(runner.run, unittest.TestSuite(tests))
+    else:
+        runner.run(unittest.TestSuite(tests))
     sink.write("DONE\n")
     sink.close()
     return 0

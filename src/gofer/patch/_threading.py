@@ -3,7 +3,7 @@
 Threads stay threads: ``threading.Thread`` still starts an OS thread. What
 changes is every lock-like object (``Lock``, ``RLock``, ``Condition``,
 ``Event``, ``Semaphore``, ``BoundedSemaphore``, ``Barrier``, ``Timer``'s
-event, the queues): they come from :mod:`gofer.patch._locks`, so a waiting
+event, the queues): they come from :mod:`gofer.patch._locks` and ``_conds``, so a waiting
 coroutine parks instead of blocking its thread, and coroutines and threads
 can share them. ``threading.local`` becomes :class:`gofer.local` (one set of
 attributes per coroutine). ``Thread.join()`` from a coroutine waits in the
@@ -25,7 +25,7 @@ import threading
 from typing import Any
 
 from gofer.local import local
-from gofer.patch import _locks
+from gofer.patch import _conds, _locks
 from gofer.patch._orig import _views, save, thread_may_block
 from gofer.threads import to_thread
 
@@ -204,7 +204,7 @@ def patch_threading() -> None:
     th._CRLock = _locks.RLock
     # Condition, Event, Semaphore, BoundedSemaphore, Barrier and Timer stay the
     # stdlib's classes: they build on the names above at call time.
-    threading.Condition.wait = _locks.condition_wait  # type: ignore[method-assign]
+    threading.Condition.wait = _conds.condition_wait  # type: ignore[method-assign]
     th.local = local
     threading.Thread.join = _join  # type: ignore[method-assign]
     threading.Thread.start = _start  # type: ignore[method-assign]
@@ -223,5 +223,5 @@ def patch_threading() -> None:
 
 def patch_queue() -> None:
     q = save("queue")
-    queue.Queue.__init__ = _locks.queue_init  # type: ignore[method-assign]
-    q.SimpleQueue = _locks.SimpleQueue
+    queue.Queue.__init__ = _conds.queue_init  # type: ignore[method-assign]
+    q.SimpleQueue = _conds.SimpleQueue

@@ -121,6 +121,9 @@ class _ShieldingLoader(importlib.abc.Loader):
         self.inner.exec_module(module)
         _shield_module(module)
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # get_source, get_resource_reader...
+
 
 class _GoferFinder(importlib.abc.MetaPathFinder):
     """Import hook: gofer modules imported after patching get the views too."""

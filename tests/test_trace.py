@@ -28,7 +28,7 @@ def check_trace(doc: dict) -> dict:
     events = doc["traceEvents"]
     json.dumps(doc)  # serialisable
     slices: dict[tuple[int, int], list[tuple[float, float]]] = {}
-    open_: dict[tuple[int, int], float] = {}
+    open_: dict[tuple[int, int], tuple[float, str]] = {}
     last_ts: dict[tuple[int, int], float] = {}
     for e in events:
         if e["ph"] not in ("B", "E"):
@@ -38,10 +38,12 @@ def check_trace(doc: dict) -> dict:
         last_ts[tr] = e["ts"]
         if e["ph"] == "B":
             assert tr not in open_, f"a second begin before the end on track {tr}: {e}"
-            open_[tr] = e["ts"]
+            open_[tr] = (e["ts"], e["name"])
         else:
             assert tr in open_, f"an end without a begin on track {tr}: {e}"
-            slices.setdefault(tr, []).append((open_.pop(tr), e["ts"]))
+            b_ts, b_name = open_.pop(tr)
+            assert e.get("name") == b_name, f"an end named unlike its begin on track {tr}: {e}"
+            slices.setdefault(tr, []).append((b_ts, e["ts"]))
     assert not open_, f"begins without an end: {open_}"
 
     def inside(tr: tuple[int, int], ts: float) -> bool:

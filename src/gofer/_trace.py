@@ -44,7 +44,7 @@ class Tracer(_instrument.Instrument):
         self._t0 = 0.0
         self._tracks: dict[Any, tuple[int, int]] = {}  # task/root/hub -> (pid, tid)
         self._pids: dict[Any, int] = {}  # hub -> pid
-        self._open: set[tuple[int, int]] = set()
+        self._open: dict[tuple[int, int], str] = {}  # track -> name of its open slice
         self._pending: dict[Any, list[int]] = {}  # task -> flow ids to end where it next runs
         self._tids = itertools.count(3)
         self._flows = itertools.count(1)
@@ -76,8 +76,8 @@ class Tracer(_instrument.Instrument):
         self.running = False
         _instrument.remove(self)
         ts = self._ts()
-        for pid, tid in sorted(self._open):
-            self.events.append({"ph": "E", "pid": pid, "tid": tid, "ts": ts})
+        for (pid, tid), name in sorted(self._open.items()):
+            self.events.append({"ph": "E", "name": name, "pid": pid, "tid": tid, "ts": ts})
         self._open.clear()
         ended = {e["id"] for e in self.events if e["ph"] == "f"}
         self.events = [e for e in self.events if e["ph"] != "s" or e["id"] in ended]
@@ -132,15 +132,17 @@ class Tracer(_instrument.Instrument):
     def _begin(self, who: Any, name: str) -> tuple[int, int]:
         pid, tid = tr = self._track(who)
         if tr not in self._open:
-            self._open.add(tr)
+            self._open[tr] = name
             self.events.append({"ph": "B", "name": name, "pid": pid, "tid": tid, "ts": self._ts()})
         return tr
 
     def _end(self, who: Any, args: dict[str, Any]) -> None:
         tr = self._track(who)
-        if tr in self._open:
-            self._open.discard(tr)
-            self.events.append({"ph": "E", "pid": tr[0], "tid": tr[1], "ts": self._ts(), "args": args})
+        name = self._open.pop(tr, None)
+        if name is not None:
+            # The name is optional in the format, but viewers such as speedscope
+            # match an end to its begin by it.
+            self.events.append({"ph": "E", "name": name, "pid": tr[0], "tid": tr[1], "ts": self._ts(), "args": args})
 
     def _flow_from(self, waker: Any, target: Any, hub: Any, name: str) -> None:
         """Start a flow in the slice running now (``waker``, or the hub's loop)."""

@@ -231,7 +231,7 @@ def test_a_request_that_arrived_on_a_keep_alive_connection_is_served(serve: obje
 
 def test_sighup_reloads_without_losing_a_connection(serve: object, appdir: Path) -> None:
     srv = serve("--workers", "2")  # type: ignore[operator]
-    _wait_for(lambda: len(srv.workers()) == 2, "two workers")
+    srv.wait_log("2 worker(s) ready")
     stop = threading.Event()
     errors: list[BaseException] = []
     done = Counter[str]()
@@ -274,6 +274,7 @@ def test_sighup_reloads_without_losing_a_connection(serve: object, appdir: Path)
 
 def test_a_reload_that_cannot_start_keeps_the_old_workers(serve: object, appdir: Path) -> None:
     srv = serve("--workers", "2")  # type: ignore[operator]
+    srv.wait_log("2 worker(s) ready")  # both have imported the application
     old = srv.get("/")
     (appdir / "app.py").write_text("this is not python\n")
     srv.proc.send_signal(signal.SIGHUP)

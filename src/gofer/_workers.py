@@ -29,9 +29,9 @@ Signals to the supervisor:
 A worker that dies is replaced in its slot, with a growing delay if workers
 keep dying right after they start. A worker whose body (or
 ``worker_init``) raises before it is ready exits with code 3
-(:data:`EXIT_CANNOT_START`: the application cannot be loaded); when no
-worker of the first generation ever started, the supervisor then stops and
-``run()`` returns 3.
+(:data:`EXIT_CANNOT_START`: the application cannot be loaded); while no
+worker has ever started, the supervisor then stops and ``run()`` returns 3
+(later it is replaced like any worker that dies).
 
 The supervisor makes no gofer call (a hub's epoll fd must not be shared with
 forked children), so call it from the main program. Each forked worker gets
@@ -109,7 +109,8 @@ class Supervisor:
         self._kills: dict[int, float] = {}  # retiring pid -> when it gets SIGKILL
         self._failures = 0
         self._reload_gen = 0  # > gen while a reload is under way
-        self._first_ready = False  # the first generation has reported ready
+        self._first_ready = False  # the whole first generation has reported ready
+        self._any_ready = False  # some worker has ever reported ready
         self._stop_sig = 0
         self._deadline: float | None = None
 
@@ -252,6 +253,7 @@ class Supervisor:
         if w is None:
             return
         w.ready = True
+        self._any_ready = True
         if w.gen == self._reload_gen and w.gen > self.gen:
             new = [x for x in self.workers.values() if x.gen == w.gen]
             if len(new) == self.nworkers and all(x.ready for x in new):
@@ -260,6 +262,7 @@ class Supervisor:
             1 for x in self.workers.values() if x.gen == 0 and x.ready
         ):
             self._first_ready = True
+            self.log.info("%d worker(s) ready", self.nworkers)
             if ready is not None:
                 ready(self.address)
 
@@ -321,7 +324,7 @@ class Supervisor:
                 else:
                     self._restart(w, pid, status, now)
                 continue
-            if code == EXIT_CANNOT_START and not w.ready and not self._first_ready and w.gen == 0:
+            if code == EXIT_CANNOT_START and not self._any_ready:
                 self.log.error("worker %d cannot start: stopping", w.slot)
                 self.exit_code = EXIT_CANNOT_START
                 self._on_signal(signal.SIGTERM)

@@ -170,12 +170,14 @@ def _path_info(path: bytes) -> str:
     return path.decode("latin-1")
 
 
-_TARGETS: dict[bytes, tuple[str, str, str]] = {}  # request target -> (PATH_INFO, QUERY_STRING, RAW_URI)
+# request target -> (PATH_INFO, QUERY_STRING, RAW_URI, the target's authority or None)
+_TARGETS: dict[bytes, tuple[str, str, str, str | None]] = {}
 
 
-def _split_target(target: bytes) -> tuple[str, str, str]:
+def _split_target(target: bytes, authority: str | None) -> tuple[str, str, str, str | None]:
     path, _, query = target.partition(b"#")[0].partition(b"?")  # a fragment is for the client only
-    pq = (_path_info(path), query.decode("latin-1"), target.decode("latin-1"))
+    # The authority follows from the target (the parser checked it), so it is cached with it.
+    pq = (_path_info(path), query.decode("latin-1"), target.decode("latin-1"), authority)
     if len(_TARGETS) < 1024 and len(target) <= 256:
         _TARGETS[target] = pq  # apps see the same few targets again and again
     return pq
@@ -194,8 +196,8 @@ def make_wsgi_dispatch(app: Callable[..., Any], server: Server) -> Callable[[Ser
         target = req.target
         pq = _TARGETS.get(target)
         if pq is None:
-            pq = _split_target(target)
-        env["PATH_INFO"], env["QUERY_STRING"], env["RAW_URI"] = pq
+            pq = _split_target(target, req.authority)
+        env["PATH_INFO"], env["QUERY_STRING"], env["RAW_URI"], authority = pq
         env["REQUEST_METHOD"] = req.method
         if req.version != "1.1":
             env["SERVER_PROTOCOL"] = "HTTP/1.0"
@@ -210,8 +212,8 @@ def make_wsgi_dispatch(app: Callable[..., Any], server: Server) -> Callable[[Ser
             if key in env:
                 v = env[key] + ("; " if key == "HTTP_COOKIE" else ", ") + v
             env[key] = v
-        if req.authority is not None:
-            env["HTTP_HOST"] = req.authority  # an absolute-form target's authority wins (RFC 9112 §3.2.2)
+        if authority is not None:
+            env["HTTP_HOST"] = authority  # an absolute-form target's authority wins (RFC 9112 §3.2.2)
         start = conn.wsgi_start
         if start is None:
             start = conn.wsgi_start = _Start(conn)

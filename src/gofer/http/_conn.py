@@ -36,6 +36,7 @@ from gofer._task import Cancelled, wait_readable, wait_writable
 from gofer.http._parse import BUFSIZE, RequestParsing
 from gofer.http._request import Request
 from gofer.http._wire import CONTINUE, ClientDisconnected, HTTPError, PeerGone, status_line
+from gofer.http._writer import send_many
 
 if TYPE_CHECKING:
     from gofer.http.server import Server
@@ -45,7 +46,6 @@ __all__ = ["ClientDisconnected", "ServerConnection"]
 log = logging.getLogger("gofer.http")
 
 _JOIN_MAX = 65536  # pieces up to this much in all are joined into one send; more go by sendmsg
-_IOV_MAX = 512  # buffers per sendmsg (Linux allows 1024)
 _LINGER_SECONDS = 2.0  # how long a closing connection keeps reading (see _linger)
 _LINGER_BYTES = 1 << 20
 
@@ -249,41 +249,10 @@ class ServerConnection(RequestParsing):
         else:
             bufs = out[:]
             out.clear()
-            self.send_many(bufs)
+            send_many(self, bufs)
             return
         out.clear()
         self.send(data)
-
-    def send_many(self, bufs: list[Any]) -> None:
-        """Send all of ``bufs`` with ``sendmsg`` (``bufs`` is consumed), parking when full."""
-        st = self.st
-        sock = self.sock
-        i = 0
-        k = len(bufs)
-        while i < k:
-            if st.writable:
-                batch = bufs[i : i + _IOV_MAX]
-                try:
-                    sent = sock.sendmsg(batch)
-                except BlockingIOError:
-                    st.writable = False
-                    continue
-                except OSError as exc:
-                    raise PeerGone(exc) from None
-                full = sent < sum(map(len, batch))
-                while sent and i < k:
-                    size = len(bufs[i])
-                    if sent >= size:
-                        sent -= size
-                        i += 1
-                    else:
-                        bufs[i] = memoryview(bufs[i])[sent:]
-                        sent = 0
-                if not full:
-                    continue
-                st.writable = False
-            self.progress += 1
-            wait_writable(st)
 
     def send(self, data: bytes | memoryview) -> None:
         """Send all of ``data``, parking while the socket buffer is full."""

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from gofer.http._conn import ServerConnection
     from gofer.http._request import Request
 
-__all__ = ["HeaderBlock", "StreamWriter", "encode_header_list", "send_file", "write_full", "write_parts", "write_stream"]
+__all__ = ["HeaderBlock", "StreamWriter", "encode_header_list", "send_file", "send_many", "write_full", "write_parts", "write_stream"]
 
 log = logging.getLogger("gofer.http")
 
@@ -44,6 +44,7 @@ _CL_LINES = [b"Content-Length: %d\r\n" % n for n in range(2048)]
 
 # What a header means to the framing: 0 plain, 1 content-length, 2 dropped
 # (transfer-encoding, date, server), 3 connection.
+_IOV_MAX = 512  # buffers per sendmsg (Linux allows 1024)
 _KIND = {"content-length": 1, "transfer-encoding": 2, "date": 2, "server": 2, "connection": 3}
 _cache: dict[tuple[str, str], tuple[bytes, int]] = {}
 
@@ -246,6 +247,38 @@ def send_file(conn: ServerConnection, req: Request, code: int, sline: bytes, hb:
     w.sent = sent
     w.finish()
     return True
+
+
+def send_many(conn: ServerConnection, bufs: list[Any]) -> None:
+    """Send all of ``bufs`` with ``sendmsg`` (``bufs`` is consumed), parking when full."""
+    st = conn.st
+    sock = conn.sock
+    i = 0
+    k = len(bufs)
+    while i < k:
+        if st.writable:
+            batch = bufs[i : i + _IOV_MAX]
+            try:
+                sent = sock.sendmsg(batch)
+            except BlockingIOError:
+                st.writable = False
+                continue
+            except OSError as exc:
+                raise PeerGone(exc) from None
+            full = sent < sum(map(len, batch))
+            while sent and i < k:
+                size = len(bufs[i])
+                if sent >= size:
+                    sent -= size
+                    i += 1
+                else:
+                    bufs[i] = memoryview(bufs[i])[sent:]
+                    sent = 0
+            if not full:
+                continue
+            st.writable = False
+        conn.progress += 1
+        wait_writable(st)
 
 
 class StreamWriter:

@@ -29,6 +29,9 @@ import errno
 import os
 from typing import Any
 
+from gofer._hub import hub_if_any as _hub_if_any
+from gofer._park import _monotonic
+from gofer._park import give_way as _give_way
 from gofer._park import wait_readable as _wait_readable
 
 __all__ = ["SocketIOMixin"]
@@ -97,6 +100,10 @@ class SocketIOMixin:
         # A stream socket, no flags: read(2) (see _read above).
         st = self._st
         if st is None or st.readable:
+            # Data (or room) always there must not starve other coroutines.
+            hub = st.poller.hub if st is not None else _hub_if_any()
+            if hub is not None and _monotonic() >= hub.slice_end:
+                _give_way(hub)
             try:
                 data: bytes = _read(fd, bufsize)
             except BlockingIOError:
@@ -141,6 +148,9 @@ class SocketIOMixin:
         # multi-byte format, which only skips an optimisation.
         st = self._st
         if st is None or st.readable:
+            hub = st.poller.hub if st is not None else _hub_if_any()
+            if hub is not None and _monotonic() >= hub.slice_end:
+                _give_way(hub)
             try:
                 n: int = _recv_into(self, buffer, nbytes, flags)
             except BlockingIOError:
@@ -218,6 +228,9 @@ class SocketIOMixin:
         """Like :meth:`socket.socket.send`; parks while the send buffer is full."""
         st = self._st
         if st is None or st.writable:
+            hub = st.poller.hub if st is not None else _hub_if_any()
+            if hub is not None and _monotonic() >= hub.slice_end:
+                _give_way(hub)
             fd = self._fd
             try:
                 n: int = _write(fd, data) if fd >= 0 and not flags else _send(self, data, flags)
@@ -246,6 +259,9 @@ class SocketIOMixin:
         st = self._st
         sent = 0
         if st is None or st.writable:
+            hub = st.poller.hub if st is not None else _hub_if_any()
+            if hub is not None and _monotonic() >= hub.slice_end:
+                _give_way(hub)
             fd = self._fd
             try:
                 sent = _write(fd, data) if fd >= 0 and not flags else _send(self, data, flags)

@@ -8,7 +8,9 @@ of the session. Where the server's binary is missing the fixture skips the
 test with a message naming the package. PostgreSQL refuses to run as root:
 as root, its data directory is given to ``nobody`` and the server runs as
 that user (``runuser``). The fixtures yield a :class:`Service` with the host,
-port and the user to connect as.
+port and the user to connect as. The ``start_*`` context managers are the
+same without pytest's fixture wrapping; ``cpu=N`` pins the server to one
+CPU (for benchmarks).
 
 ``python tests/services.py`` starts all three and prints where they listen
 until Ctrl-C (handy for the examples).
@@ -84,6 +86,14 @@ def _run(cmd: list[str], log: str) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed with {r.returncode}:\n{_tail(log)}")
 
 
+def _pin(cpu: int | None) -> list[str]:
+    """A command prefix that runs the server on CPU ``cpu`` only (benchmarks)."""
+    if cpu is None:
+        return []
+    taskset = shutil.which("taskset")
+    return [taskset, "-c", str(cpu)] if taskset else []
+
+
 def _skip_missing(what: str, package: str) -> None:
     pytest.skip(
         f"{what} is not installed (Debian package {package!r}); install it to run this test"
@@ -103,7 +113,7 @@ def _pg_bindir() -> str | None:
 
 
 @contextlib.contextmanager
-def start_postgres(max_connections: int = 300) -> Iterator[Service]:
+def start_postgres(max_connections: int = 300, cpu: int | None = None) -> Iterator[Service]:
     bindir = _pg_bindir()
     if bindir is None:
         _skip_missing("PostgreSQL (initdb, pg_ctl)", "postgresql")
@@ -117,6 +127,7 @@ def start_postgres(max_connections: int = 300) -> Iterator[Service]:
         os.chmod(tmp, 0o755)
         shutil.chown(tmp, "nobody")
         prefix = ["runuser", "-u", "nobody", "--"]
+    prefix = _pin(cpu) + prefix
     port = _free_port()
     try:
         _run(
@@ -169,7 +180,7 @@ def start_postgres(max_connections: int = 300) -> Iterator[Service]:
 
 
 @contextlib.contextmanager
-def start_redis() -> Iterator[Service]:
+def start_redis(cpu: int | None = None) -> Iterator[Service]:
     exe = shutil.which("redis-server")
     if exe is None:
         _skip_missing("redis-server", "redis-server")
@@ -177,6 +188,7 @@ def start_redis() -> Iterator[Service]:
     log = os.path.join(tmp, "log")
     port = _free_port()
     cmd = [
+        *_pin(cpu),
         str(exe),
         "--port",
         str(port),
@@ -210,7 +222,7 @@ def start_redis() -> Iterator[Service]:
 
 
 @contextlib.contextmanager
-def start_mariadb(max_connections: int = 300) -> Iterator[Service]:
+def start_mariadb(max_connections: int = 300, cpu: int | None = None) -> Iterator[Service]:
     server = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/libexec")
     install = shutil.which("mariadb-install-db")
     if server is None or install is None:
@@ -234,6 +246,7 @@ def start_mariadb(max_connections: int = 300) -> Iterator[Service]:
             log,
         )
         cmd = [
+            *_pin(cpu),
             str(server),
             *common,
             f"--socket={tmp}/sock",

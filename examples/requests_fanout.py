@@ -66,6 +66,7 @@ def demo_server() -> tuple[int, gofer.Event]:
         stop.wait()
         server.shutdown(grace=5)
         t.join()
+        lsock.close()  # serve_socket leaves the socket to its owner
 
     threading.Thread(target=gofer.run, args=(serve,), name="demo-server", daemon=True).start()
     ready.wait(30)

@@ -95,6 +95,7 @@ def slow_server() -> Iterator[int]:
         done.wait()
         server.shutdown(grace=5)
         t.join()
+        lsock.close()  # serve_socket leaves the socket to its owner
 
     th = threading.Thread(target=gofer.run, args=(serve,), name="slow-http-server")
     th.start()

@@ -56,6 +56,7 @@ def _child() -> dict[str, Any]:
         stop.wait()
         server.shutdown(grace=5)
         t.join()
+        lsock.close()  # serve_socket leaves the socket to its owner
 
     th = threading.Thread(target=gofer.run, args=(serve,), name="slow-http-server")
     th.start()

@@ -363,3 +363,23 @@ def test_loop_in_plain_thread_code(policy: None) -> None:
         return await aio.call(lambda: 5)
 
     assert asyncio.run(amain()) == 5  # no gofer.run: the thread's main code parks
+
+
+def test_end_of_run_with_runs_in_flight(vrun: Callable[..., Any]) -> None:
+    seen: list[str] = []
+
+    async def forever(i: int) -> None:
+        try:
+            await asyncio.sleep(1000)
+        except asyncio.CancelledError:
+            await asyncio.sleep(1)  # clean-up that waits, while gofer.run is ending
+            seen.append(f"cleaned {i}")
+            raise
+
+    def main() -> None:
+        for i in range(3):
+            gofer.go(aio.run, forever(i))
+        gofer.sleep(1)  # main returns with three runs in flight
+
+    vrun(main)
+    assert sorted(seen) == ["cleaned 0", "cleaned 1", "cleaned 2"]

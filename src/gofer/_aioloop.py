@@ -250,7 +250,8 @@ class GoferEventLoop(asyncio.SelectorEventLoop):
             target.cancel()
         else:
             for task in asyncio.all_tasks(self):
-                task.cancel()
+                if not task.cancelling():  # a second cancel would cut its clean-up short
+                    task.cancel()
             self.stop()
 
     def _gofer_begin(self) -> None:

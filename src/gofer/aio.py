@@ -132,7 +132,8 @@ def _shutdown(loop: GoferEventLoop) -> None:
     try:
         tasks = asyncio.all_tasks(loop)
         for t in tasks:
-            t.cancel()
+            if not t.cancelling():  # one cancel each: a second would cut its clean-up short
+                t.cancel()
         if tasks:
             loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
@@ -185,8 +186,9 @@ def run(aw: Awaitable[T]) -> T:
     except Cancelled:
         if task.done():
             raise
-        task.cancel()
-        loop.wake()
+        if not task.cancelling():  # the end of gofer.run may have cancelled it already
+            task.cancel()
+            loop.wake()
         with CancelScope(shield=True):
             while not task.done():
                 w = _Wait(me)

@@ -183,11 +183,16 @@ def test_lock_arguments_and_errors_match_the_stdlib():
         l.release()
         with l:
             print(l.locked())
+        try:
+            class MyLock(threading.Lock):  # not a base type, as the stdlib's
+                pass
+        except TypeError:
+            print("no subclass")
     """)
     lines = out.splitlines()
     assert lines[0].startswith("True ")
     assert lines[1] == "True False False True"
-    assert lines[2] == "True"
+    assert lines[2:] == ["True", "no subclass"]
 
 
 def test_a_raw_thread_may_release_what_the_main_code_waits_for():

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import _thread
 import os
+import sys
 import threading as _threading
 import time as _time
+import warnings
 from typing import Any
 
 from greenlet import getcurrent
@@ -76,6 +78,10 @@ class Lock:
         self._state = _oslock()
         self._locked = False
         self._q = WaitQueue(self._state, "threading.Lock.acquire")
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        # As the stdlib's lock type: not a base class (3.13 tests it).
+        raise TypeError("type 'threading.Lock' is not an acceptable base type")
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock; wait (park) up to ``timeout`` seconds if it is held."""
@@ -157,7 +163,10 @@ class RLock:
 
     __slots__ = ("__weakref__", "_block", "_count", "_owner")
 
-    def __init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if (args or kwargs) and sys.version_info >= (3, 13):  # older ones ignore them silently
+            warnings.warn("Passing arguments to RLock is deprecated and will be removed in 3.15",
+                          DeprecationWarning, stacklevel=2)
         self._block = Lock()
         self._owner: Any = None
         self._count = 0

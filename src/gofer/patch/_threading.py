@@ -19,6 +19,7 @@ keep answering per OS thread: see docs/interop.md for why.
 from __future__ import annotations
 
 import _thread
+import os
 import queue
 import sys
 import threading
@@ -154,6 +155,17 @@ def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
         with _raw_lock:
             _raw.pop(id(token), None)
         raise
+
+
+def _after_fork_in_child() -> None:
+    # Only the forking thread lives on in the child, and _raw_lock may have
+    # been held by another one (the hub's deadlock check) at the fork.
+    global _raw_lock
+    _raw_lock = _oslock()
+    _raw.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _hook_args_type() -> Any:

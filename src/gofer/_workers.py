@@ -55,6 +55,10 @@ from gofer import _listen
 
 __all__ = ["EXIT_CANNOT_START", "Supervisor"]
 
+# In a worker process: the slot it serves (0 .. workers-1), kept across
+# restarts and reloads; None in the supervisor and outside serve().
+worker_slot: int | None = None
+
 EXIT_CANNOT_START = 3
 _FAST_EXIT = 1.0  # a worker that dies sooner than this after starting counts as failing
 # Linux spreads connections over SO_REUSEPORT listeners; BSD and macOS accept
@@ -150,6 +154,8 @@ class Supervisor:
         self.log.info("worker %d started (pid %d)", slot, pid)
 
     def _worker_main(self, slot: int) -> None:
+        global worker_slot
+        worker_slot = slot
         code = 1
         ready = False
         try:

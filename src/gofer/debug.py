@@ -163,8 +163,9 @@ def app(request: Any) -> Any:
 class DebugServer:
     """The debug endpoints' server thread (see :func:`start_server`)."""
 
-    def __init__(self, addr: Any) -> None:
+    def __init__(self, addr: Any, reuse_port: bool = False) -> None:
         self.addr = addr
+        self.reuse_port = reuse_port
         self.address: Any = None  # the bound address (port 0 resolved)
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -178,7 +179,7 @@ class DebugServer:
 
         def serve() -> None:
             try:
-                lsock = http.listen(self.addr)
+                lsock = http.listen(self.addr, reuse_port=self.reuse_port)
                 self.address = lsock.getsockname()
                 self._server = http.Server(app, server_header="gofer-debug")
                 self._hub = gofer.get_hub()
@@ -234,11 +235,13 @@ def _shutdown(srv: Any) -> None:
     gofer.go(srv.shutdown, 1.0)
 
 
-def start_server(addr: Any = ("127.0.0.1", 6060)) -> DebugServer:
+def start_server(addr: Any = ("127.0.0.1", 6060), reuse_port: bool = False) -> DebugServer:
     """Serve the debug endpoints on ``addr`` in a thread of their own; returns the server.
 
     ``addr`` is ``(host, port)``, ``"host:port"`` or ``"unix:/path"``;
     ``server.address`` is the address bound (for port 0). Bind it to
     localhost or a private interface: the endpoints show code and data.
+    ``reuse_port`` lets a reloading process bind the port while the one it
+    replaces still holds it (``gofer serve --debug-bind``).
     """
-    return DebugServer(addr).start()
+    return DebugServer(addr, reuse_port).start()

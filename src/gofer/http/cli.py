@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--keyfile", help="the certificate's private key (PEM; default: in --certfile)")
     ap.add_argument("--ca-certs", help="require client certificates signed by these CAs (PEM)")
     ap.add_argument("--ssl-ciphers", help="OpenSSL cipher list for TLS 1.2 (default: the stdlib's)")
+    ap.add_argument("--debug-bind", metavar="HOST:PORT",
+                    help="serve /debug/tasks, /debug/metrics and /debug/trace on this separate listener "
+                         "(worker i of --workers N on PORT+i); keep it on localhost")
     return ap
 
 
@@ -173,9 +176,32 @@ def run_worker(args: argparse.Namespace, ssl_ctx: Any, lsock: socket.socket, rea
             lsock.close()
         server.shutdown(args.graceful_timeout)
 
+    if args.debug_bind:
+        _start_debug(args.debug_bind)
     log.info("gofer worker %d serving %s (%s interface)", os.getpid(), args.app, interface)
     ready()
     gofer.run(main)
+
+
+def _debug_address(bind: str, slot: int) -> Any:
+    """``--debug-bind`` for the worker in ``slot``: the port plus the slot (a path as is)."""
+    from gofer._listen import parse_address
+
+    _family, addr = parse_address(bind)
+    if isinstance(addr, tuple) and slot and addr[1]:
+        return (addr[0], addr[1] + slot)
+    return addr if isinstance(addr, tuple) else bind
+
+
+def _start_debug(bind: str) -> None:
+    from gofer import _workers, debug
+
+    addr = _debug_address(bind, _workers.worker_slot or 0)
+    try:
+        srv = debug.start_server(addr, reuse_port=True)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"gofer serve: cannot serve the debug endpoints on {bind}: {exc}") from None
+    log.info("gofer worker %d: debug endpoints on %s", os.getpid(), srv.address)
 
 
 def tls_context(args: argparse.Namespace) -> Any:

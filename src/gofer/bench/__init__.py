@@ -29,6 +29,8 @@ SUITE_MODULES = [
     "gofer.bench.chan",
     "gofer.bench.chan_select",
     "gofer.bench.http",
+    "gofer.bench.http_mem",
+    "gofer.bench.https",
 ]
 
 

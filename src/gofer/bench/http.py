@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -71,7 +72,7 @@ def _pin(cpu: int) -> list[str]:
     return []
 
 
-def _command(system: str, port: int, tmp: str) -> list[str]:
+def _command(system: str, port: int, tmp: str, nginx_conf: str = _NGINX_CONF) -> list[str]:
     py = sys.executable
     if system in ("gofer", "gofer-wsgi", "uvicorn", "gevent"):
         mod = {"uvicorn": "uvicorn", "gevent": "gevent"}.get(system)
@@ -97,7 +98,7 @@ def _command(system: str, port: int, tmp: str) -> list[str]:
             raise ImportError("nginx", name="nginx")
         conf = os.path.join(tmp, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(_NGINX_CONF.format(dir=tmp, port=port))
+            f.write(nginx_conf.format(dir=tmp, port=port))
         return [nginx, "-c", conf, "-p", tmp]
     raise ValueError(f"unknown system {system!r}")
 
@@ -120,14 +121,17 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def _wait_up(port: int, path: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def _wait_up(
+    port: int, path: str, proc: subprocess.Popen[bytes], timeout: float = 20.0, ctx: ssl.SSLContext | None = None
+) -> None:
     end = time.monotonic() + timeout
     req = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
     while time.monotonic() < end:
         if proc.poll() is not None:
             raise RuntimeError(f"the server exited with {proc.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as raw:
+                s = ctx.wrap_socket(raw) if ctx is not None else raw  # ctx: the server speaks TLS
                 s.sendall(req)
                 if s.recv(100).startswith(b"HTTP/1.1 200"):
                     return

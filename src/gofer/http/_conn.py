@@ -152,6 +152,7 @@ class ServerConnection(RequestParsing):
                     sent = 0
                 except OSError as exc:
                     raise PeerGone(exc) from None
+                self.server.stats.bytes_out += sent
                 if sent != len(data):
                     st.writable = False
                     self.send(memoryview(data)[sent:])
@@ -175,6 +176,7 @@ class ServerConnection(RequestParsing):
                     st.readable = False
                 break
             wait_readable(st)
+        self.server.stats.bytes_in += n
         try:
             self.feed(n)
         except HttpParserUpgrade:
@@ -267,6 +269,7 @@ class ServerConnection(RequestParsing):
                     continue
                 except OSError as exc:
                     raise PeerGone(exc) from None
+                self.server.stats.bytes_out += n
                 if n == len(data):
                     return
                 data = memoryview(data)[n:]
@@ -355,7 +358,14 @@ class ServerConnection(RequestParsing):
                 self.flush()
                 return
             self.status = 0  # no response begun (see run: a body cut gets 408 then)
-            dispatch(self, req)
+            stats = server.stats
+            stats.requests += 1
+            stats.in_progress += 1
+            try:
+                dispatch(self, req)
+            finally:
+                stats.in_progress -= 1
+            stats.responses[self.status // 100 if 100 <= self.status < 600 else 0] += 1
             del queue[0]
             if len(self.out) > 32:
                 self.flush()  # a long pipelined burst: do not buffer its responses
@@ -391,6 +401,7 @@ class ServerConnection(RequestParsing):
         return not req.keep_alive or self.no_keep or self.server.draining
 
     def _error_bytes(self, err: HTTPError) -> bytes:
+        self.server.stats.responses[err.status // 100 if 100 <= err.status < 600 else 0] += 1
         body = (err.message + "\n").encode("utf-8", "replace")
         return b"".join((
             status_line(err.status),

@@ -238,6 +238,7 @@ def send_file(conn: ServerConnection, req: Request, code: int, sline: bytes, hb:
             if k == 0:
                 break  # the file is shorter than announced: finish() logs it and closes
             sent += k
+            conn.server.stats.bytes_out += k
             conn.nbytes = sent
             if k == want:
                 continue
@@ -265,6 +266,7 @@ def send_many(conn: ServerConnection, bufs: list[Any]) -> None:
                 continue
             except OSError as exc:
                 raise PeerGone(exc) from None
+            conn.server.stats.bytes_out += sent
             full = sent < sum(map(len, batch))
             while sent and i < k:
                 size = len(bufs[i])

@@ -25,7 +25,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from gofer import _listen
+from gofer import _instrument, _listen
 from gofer._hub import get_hub
 from gofer._task import Cancelled, _current_tasklike, go, park, sleep, wait_readable
 from gofer.http._conn import APP, BODY, HEAD, IDLE, WRITE, ServerConnection
@@ -99,6 +99,8 @@ class Server:
         self.multiprocess = False  # WSGI's wsgi.multiprocess (gofer serve sets it)
         self.script_name = ""  # WSGI's SCRIPT_NAME: where the application is mounted
         self.conns: set[ServerConnection] = set()
+        self.stats = _instrument.ServerStats()  # read by gofer.metrics()
+        _instrument.servers.add(self)
         self.draining = False
         self.closed = False
         self._listeners: list[tuple[socket.socket, Any]] = []
@@ -217,6 +219,7 @@ class Server:
         conn.task = getattr(me, "task", None)
         conn.no_keep = self.draining
         self.conns.add(conn)
+        self.stats.connections += 1
         self._start_timer()
         cap = self.limits.max_connections
         conn.run(self._busy if cap is not None and len(self.conns) > cap else None)

@@ -96,3 +96,26 @@ def test_debug_bind_that_cannot_listen_stops_serve(tmp_path: Path) -> None:
         )
     assert r.returncode != 0
     assert "cannot serve the debug endpoints" in r.stderr
+
+
+def test_limit_flags_reach_the_limits() -> None:
+    from gofer.http.cli import build_parser, limits_from
+
+    args = build_parser().parse_args(
+        ["m:app", "--limit-concurrency", "100", "--limit-in-progress", "10", "--retry-after", "3",
+         "--min-body-rate", "0", "--timeout-body", "30", "--limit-field-size", "4096"]
+    )
+    lim = limits_from(args)
+    assert (lim.max_connections, lim.max_in_progress, lim.retry_after) == (100, 10, 3)
+    assert lim.min_body_rate is None and lim.body_timeout == 30 and lim.max_field_size == 4096
+    defaults = limits_from(build_parser().parse_args(["m:app"]))
+    assert defaults.max_connections is None and defaults.min_body_rate == 64.0 and defaults.body_timeout is None
+
+
+def test_a_bad_limit_is_refused_before_any_worker_starts() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "gofer", "serve", "nosuchmodule:app", "--limit-concurrency", "-5"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode != 0
+    assert "max_connections must be a positive int" in r.stderr

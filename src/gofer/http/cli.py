@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--limit-header-size", type=int, default=65536, help="largest request head in bytes (default: %(default)s)")
     ap.add_argument("--limit-body-size", type=int, default=64 * 1024 * 1024, help="largest request body in bytes, 0: none (default: %(default)s)")
     ap.add_argument("--limit-max-requests", type=int, default=0, help="requests per connection before closing it, 0: no limit")
+    ap.add_argument("--limit-field-size", type=int, default=8190, help="largest single header field in bytes (default: %(default)s)")
+    ap.add_argument("--limit-concurrency", type=int, default=0,
+                    help="open connections per worker above which new ones get 503, 0: no limit")
+    ap.add_argument("--limit-in-progress", type=int, default=0,
+                    help="requests in progress per worker above which new ones get 503, 0: no limit")
+    ap.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds sent with those 503s (default: %(default)s)")
+    ap.add_argument("--min-body-rate", type=float, default=64.0,
+                    help="slowest request body accepted, bytes/s, 0: none (default: %(default)s)")
+    ap.add_argument("--timeout-body", type=float, default=0.0, help="time to receive a whole request body, s, 0: none")
     ap.add_argument("--access-log", action="store_true", help="log every request (logger gofer.access, to stderr)")
     ap.add_argument("--no-server-header", action="store_true", help="do not send a Server header")
     ap.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -121,6 +130,12 @@ def limits_from(args: argparse.Namespace) -> Limits:
         read_timeout=args.timeout_read,
         write_timeout=args.timeout_read,
         max_requests_per_connection=args.limit_max_requests or None,
+        max_field_size=args.limit_field_size,
+        max_connections=args.limit_concurrency or None,
+        max_in_progress=args.limit_in_progress or None,
+        retry_after=args.retry_after,
+        min_body_rate=args.min_body_rate or None,
+        body_timeout=args.timeout_body or None,
     )
 
 
@@ -234,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 0:
         raise SystemExit("gofer serve: --workers must be 0 (one per core) or more")
     logging.basicConfig(level=args.log_level.upper(), format="[%(asctime)s] %(process)d %(levelname)s %(name)s: %(message)s")
+    try:
+        limits_from(args)  # refuse bad limits here, not in every worker
+    except ValueError as exc:
+        raise SystemExit(f"gofer serve: {exc}") from None
     ssl_ctx = tls_context(args)
     sup = Supervisor(
         args.bind,

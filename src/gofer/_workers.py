@@ -320,8 +320,10 @@ class Supervisor:
             elif now > when:
                 _kill(pid, signal.SIGKILL)
         for pid, status in _reaped(list(self.workers)):
-            w = self.workers.pop(pid)
-            if w.retiring or self._stop_sig:
+            # A stop decided earlier in this loop (_on_signal -> _kill_all) may
+            # already have forgotten a worker that had exited.
+            w = self.workers.pop(pid, None)
+            if w is None or w.retiring or self._stop_sig:
                 continue
             code = os.waitstatus_to_exitcode(status)
             if w.gen > self.gen:  # a worker of a reload that has not taken over

@@ -114,3 +114,25 @@ def test_cancelled_task_keeps_its_exception_until_dropped():
 
     t = gofer.run(main)
     assert t.cancelled()
+
+
+def test_idle_workers_beyond_a_few_are_let_go_when_the_hub_sleeps():
+    from gofer import _hub
+
+    def main():
+        ch: gofer.Chan[int] = gofer.Chan()
+        ts = [gofer.go(ch.recv) for _ in range(2000)]
+        gofer.yield_now()
+        for _ in ts:
+            ch.send(1)
+        for t in ts:
+            t.join()
+        hub = gofer.get_hub()
+        after_burst = len(hub.idle_workers)
+        gofer.sleep(0.001)  # the hub sleeps in its poller: the pool is trimmed
+        return after_burst, len(hub.idle_workers), len(hub.workers)
+
+    after_burst, after_sleep, workers = gofer.run(main)
+    assert after_burst > _hub._IDLE_KEEP  # kept while busy: spawning reuses them
+    assert after_sleep <= _hub._IDLE_KEEP
+    assert workers <= _hub._IDLE_KEEP + 1  # the pool and main's own worker

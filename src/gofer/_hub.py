@@ -118,6 +118,8 @@ _monotonic = time.monotonic
 # 50 ns) per yield, hand-off and fast path (see docs/kernel.md).
 SLICE = 0.001
 _INF = float("inf")
+# Idle workers kept when the hub goes to sleep (see Hub._trim_idle).
+_IDLE_KEEP = 64
 # epoll_wait takes an int of milliseconds; also a sane upper bound for select.
 _MAX_POLL = 86400.0
 _seq = itertools.count()
@@ -362,9 +364,13 @@ class Hub(greenlet):  # type: ignore[misc]
                             continue
                     clock.jump_to(timers[0][0])
                     continue
+                if len(self.idle_workers) > _IDLE_KEEP:
+                    self._trim_idle()
                 poller.poll(min(delay, _MAX_POLL))
                 continue
             if poller.nwaiters or self.pending_jobs or self._tsq:
+                if len(self.idle_workers) > _IDLE_KEEP:
+                    self._trim_idle()
                 poller.poll(None)
                 continue
             if _other_threads_alive():
@@ -374,6 +380,19 @@ class Hub(greenlet):  # type: ignore[misc]
                 if ready or timers or self._tsq or poller.nwaiters or _other_threads_alive():
                     continue
             self._deadlock()
+
+    def _trim_idle(self) -> None:
+        """About to sleep: let idle workers above ``_IDLE_KEEP`` go.
+
+        After a burst of coroutines the pool holds up to a thousand finished
+        workers (each about 6 KB: a saved C stack and a frame-stack page).
+        Keeping them while busy saves a fresh greenlet per spawn; once the hub
+        has nothing to do, they are memory a server should give back.
+        """
+        idle = self.idle_workers
+        for w in idle[_IDLE_KEEP:]:
+            self.workers.discard(w)
+        del idle[_IDLE_KEEP:]  # dropped greenlets are ended by their dealloc
 
     def _fire_timers(self) -> None:
         """Queue the targets of the timers that are due."""

@@ -288,3 +288,15 @@ def test_a_socket_moves_to_the_thread_that_uses_it():
         done.set(); t.join(); a.close(); b.close()
     """)
     assert out.split() == ["b'1'", "b'2'"]
+
+
+def test_every_socket_passes_isinstance_socket_socket():
+    out = run_patched("""
+        import socket, gofer.socket
+        made_by_gofer = gofer.socket.socket()
+        patched = socket.socket()
+        print(isinstance(made_by_gofer, socket.socket), isinstance(patched, socket.socket),
+              issubclass(gofer.socket.socket, socket.socket), isinstance(object(), socket.socket))
+        made_by_gofer.close(); patched.close()
+    """)
+    assert out.split() == ["True", "True", "True", "False"]

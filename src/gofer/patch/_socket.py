@@ -85,7 +85,30 @@ _st_slot: Any = _gsocket.socket.__dict__["_st"]  # the base class's slot for the
 _get_ident = _thread.get_ident
 
 
-class socket(_gsocket.socket):
+_StdSocket: Any = _stdsocket.socket  # the original class (taken before patching)
+
+
+class _SocketType(type):
+    """Metaclass of the patched ``socket.socket``: any socket passes its checks.
+
+    ``isinstance(s, socket.socket)`` is how libraries ask "is this a
+    socket?"; under patch it holds for every ``socket.socket`` there is: the
+    patched ones, gofer's own (``gofer.net`` connections) and those made
+    before patching.
+    """
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if cls is socket:
+            return isinstance(obj, _StdSocket)
+        return type.__instancecheck__(cls, obj)
+
+    def __subclasscheck__(cls, sub: Any) -> bool:
+        if cls is socket:
+            return issubclass(sub, _StdSocket)
+        return type.__subclasscheck__(cls, sub)
+
+
+class socket(_gsocket.socket, metaclass=_SocketType):
     """:class:`gofer.socket.socket` that follows the thread using it.
 
     A gofer socket waits on the hub of the thread that first waited on it.

@@ -93,3 +93,24 @@ def test_bad_mode() -> None:
     a, b = socket.socketpair()
     with a, b, pytest.raises(ValueError, match="mode"):
         gofer.run(wait_fd, a.fileno(), 7)
+
+
+def test_both_raises_when_the_fd_is_taken_over_while_waiting(vrun: Callable[..., Any], poller_name: str) -> None:
+    if poller_name != "epoll":
+        pytest.skip("only the epoll poller sees a registration taken over")
+    # The fd's registration is replaced under the wait (its number reused):
+    # the waiter gets the error instead of waiting forever, and the hub goes on.
+    a, b = _filled()
+    with a, b:
+
+        def main() -> None:
+            t = gofer.go(wait_fd, a.fileno(), BOTH)
+            gofer.sleep(1)
+            poller = gofer.get_hub().poller
+            st = poller.register(a.fileno())  # takes the fd over: the old waiters get EBADF
+            with pytest.raises(OSError, match="reused"):
+                t.join()
+            poller.unregister(st, None)
+            assert poller.nwaiters == 0
+
+        vrun(main)

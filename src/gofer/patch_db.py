@@ -50,21 +50,22 @@ READ, WRITE, BOTH = 1, 2, 3
 class _Slot:
     """Stands in the poller's slot for one direction of a two-way wait."""
 
-    __slots__ = ("both", "mode")
+    __slots__ = ("_throw", "both", "mode")
 
     def __init__(self, both: _Both, mode: int) -> None:
         self.both = both
         self.mode = mode
+        # Set by Hub.throw_into when the fd is unregistered under the wait
+        # (closed, or its number reused): the parked task raises it.
+        self._throw: BaseException | None = None
 
-    def switch(self) -> None:  # run by the hub when this direction is ready
+    def switch(self) -> None:  # run by the hub when this direction is ready (or failed)
+        exc, self._throw = self._throw, None
         t = self.both.fire(self.mode)
         if t is not None:
+            if exc is not None:
+                t._throw = exc
             t.switch()
-
-    def throw(self, exc: BaseException) -> None:  # the fd was unregistered
-        t = self.both.fire(self.mode)
-        if t is not None:
-            t.throw(exc)
 
 
 class _Both:

@@ -31,6 +31,7 @@ SUITE_MODULES = [
     "gofer.bench.http",
     "gofer.bench.http_mem",
     "gofer.bench.https",
+    "gofer.bench.interop",
 ]
 
 

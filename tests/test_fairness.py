@@ -2,8 +2,9 @@
 
 These tests use the real clock on purpose: what they check is that CPU time
 spent between scheduling points does not starve timers and I/O. Their
-bounds are loose (a fraction of the ideal count), so that a loaded machine
-cannot make them fail; before the time slice existed each count was 0 or 1.
+bounds are loose (a fifth of the ideal count or less), so that a loaded
+machine cannot make them fail; before the time slice existed each count was
+0 or 1.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def test_yield_now_lets_due_timers_run():
             _busy(0.005)
             gofer.yield_now()
 
-    assert _ticks_during(work) >= 6
+    assert _ticks_during(work) >= 4
 
 
 def test_sleep_zero_lets_due_timers_run():
@@ -59,7 +60,7 @@ def test_sleep_zero_lets_due_timers_run():
             _busy(0.005)
             gofer.sleep(0)
 
-    assert _ticks_during(work) >= 6
+    assert _ticks_during(work) >= 4
 
 
 def test_yield_with_a_partner_ready_still_lets_timers_run():
@@ -76,7 +77,7 @@ def test_yield_with_a_partner_ready_still_lets_timers_run():
         spinner()
         other.join()
 
-    assert _ticks_during(work) >= 6
+    assert _ticks_during(work) >= 4
 
 
 def test_yield_now_serves_ready_io_before_continuing():
@@ -121,12 +122,12 @@ def test_channel_fast_paths_give_way():
     # send + recv must still let the heartbeat run.
     def work() -> None:
         ch: gofer.Chan[int] = gofer.Chan(4)
-        end = time.perf_counter() + 0.1
+        end = time.perf_counter() + 0.2
         while time.perf_counter() < end:
             ch.send(1)
             ch.recv()
 
-    assert _ticks_during(work) >= 6
+    assert _ticks_during(work) >= 4  # ideally 40; 0 without giving way
 
 
 def test_socket_fast_path_gives_way_to_slow_connections():

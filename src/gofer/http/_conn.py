@@ -20,6 +20,10 @@ Timeouts cost nothing per request: the server's periodic sweep ages
 each connection that waits for the network (what it waits for is read off
 its I/O state, see ``phase()``) and cancels it when it has made no progress
 for too long; the hot path stores nothing for it.
+
+An idle keep-alive connection holds no coroutine: it is parked on its fd
+and a coroutine is started when its next request arrives (see
+:mod:`gofer.http._idle`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
 from gofer._task import Cancelled, wait_readable, wait_writable
+from gofer.http._idle import APP, BODY, HEAD, IDLE, WRITE, GoIdle, IdleParking
 from gofer.http._parse import BUFSIZE, RequestParsing
 from gofer.http._request import Request
 from gofer.http._wire import CONTINUE, ClientDisconnected, HTTPError, PeerGone, status_line
@@ -41,16 +46,16 @@ from gofer.http._writer import send_many
 if TYPE_CHECKING:
     from gofer.http.server import Server
 
-__all__ = ["ClientDisconnected", "ServerConnection"]
+__all__ = ["APP", "BODY", "HEAD", "IDLE", "WRITE", "ClientDisconnected", "GoIdle", "ServerConnection"]
 
 log = logging.getLogger("gofer.http")
 
 _JOIN_MAX = 65536  # pieces up to this much in all are joined into one send; more go by sendmsg
 _LINGER_SECONDS = 2.0  # how long a closing connection keeps reading (see _linger)
 _LINGER_BYTES = 1 << 20
-
-# Phases, for the timeout sweep: what the connection is waiting for.
-APP, IDLE, HEAD, BODY, WRITE = 0, 1, 2, 3, 4
+# Above this many connections an idle one parks on its fd at once, not a sweep
+# tick later (gofer.http._idle); below, the cheaper plain park is kept.
+_PARK_NOW = 1024
 
 
 _tls = threading.local()
@@ -71,7 +76,7 @@ def _thread_buffer() -> tuple[bytearray, memoryview]:
     return pair
 
 
-class ServerConnection(RequestParsing):
+class ServerConnection(RequestParsing, IdleParking):
     """The state of one accepted connection (see the module docstring)."""
 
     __slots__ = (
@@ -81,11 +86,13 @@ class ServerConnection(RequestParsing):
         "env",
         "eof",
         "fd",
+        "handle",
         "keep",
         "mark",
         "nbytes",
         "no_keep",
         "out",
+        "parkable",
         "progress",
         "server",
         "sock",
@@ -126,6 +133,8 @@ class ServerConnection(RequestParsing):
         self.timed_out = False
         self.body_cut = False  # the timeout was the body's (min_body_rate, body_timeout)
         self.task: Any = None
+        self.parkable = False  # may park on its fd while idle (plain, started by serve_socket)
+        self.handle: Any = None  # the on_readable registration of a parked connection
         self.env: dict[str, Any] | None = None  # WSGI: the per-connection environ
         self.wsgi_start: Any = None  # WSGI: start_response, reused request after request
 
@@ -175,7 +184,13 @@ class ServerConnection(RequestParsing):
                     # edge would come, so it stays set.)
                     st.readable = False
                 break
-            wait_readable(st)
+            if self.parkable and len(self.server.conns) > _PARK_NOW and self._park_on_fd():
+                return False  # many connections: do not hold a coroutine while idle
+            try:
+                wait_readable(st)
+            except GoIdle:
+                if self._park_on_fd():
+                    return False  # run() ends the coroutine; the connection lives on
         self.server.stats.bytes_in += n
         try:
             self.feed(n)
@@ -283,6 +298,8 @@ class ServerConnection(RequestParsing):
         server = self.server
         try:
             self._serve(dispatch or server.dispatch)
+            if self.handle is not None:
+                return  # parked on its fd (the finally leaves it open)
             if not self.eof:
                 self._linger()
         except (PeerGone, ClientDisconnected):
@@ -296,7 +313,8 @@ class ServerConnection(RequestParsing):
             if exc.errno not in (errno.EBADF, errno.ECONNRESET, errno.EPIPE):
                 log.warning("gofer.http: connection from %s failed: %r", self.addr, exc)
         finally:
-            self.close()
+            if self.handle is None:
+                self.close()
 
     def _linger(self) -> None:
         """Close gently: the client may still be sending (a body we refused).
@@ -346,6 +364,8 @@ class ServerConnection(RequestParsing):
                         self.flush()
                     return
                 if not self.fill() and not queue:
+                    if self.handle is not None:
+                        return  # parked on its fd: nothing to send, nothing read
                     if self.out:
                         self.flush()
                     if self.error is None:
@@ -381,15 +401,6 @@ class ServerConnection(RequestParsing):
                 self.keep = False
             del req  # an idle connection keeps nothing of its last request
 
-    def phase(self) -> int:
-        """What the connection waits for now: APP (nothing), IDLE, HEAD, BODY or WRITE."""
-        st = self.st
-        if st.wwaiter is not None:
-            return WRITE
-        if st.rwaiter is not None:
-            return HEAD if self.in_head else (IDLE if self.cur is None else BODY)
-        return APP
-
     def _log_access(self, req: Request) -> None:
         try:
             self.server.access_log(req, self.status, self.nbytes)  # type: ignore[misc]
@@ -421,6 +432,9 @@ class ServerConnection(RequestParsing):
         if self.closing:
             return
         self.closing = True
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
         self.server._forget(self)
         self.st.poller.unregister(self.st)
         try:

@@ -10,7 +10,9 @@ for ``gofer.net.serve`` workers).
 A single hub timer per server does all housekeeping once per tick: it
 refreshes the ``Date`` stamp and ages connections that wait for the network,
 cancelling those that exceed the header, keep-alive, read or write timeout.
-Requests pay nothing for timeouts.
+Requests pay nothing for timeouts. A connection it finds idle between
+requests for a whole tick is parked on its fd without a coroutine
+(``ServerConnection.go_idle``).
 
 ``shutdown(grace)`` stops accepting, lets requests in progress finish
 (their responses say ``Connection: close``), closes idle keep-alive
@@ -153,10 +155,11 @@ class Server:
             c.ticks += 1
             if c.ticks * tick > by_phase[phase]:
                 expired.append(c)
+            elif phase == IDLE and c.parkable and c.task is not None and not self.draining:
+                c.go_idle()  # idle for a whole tick: give its coroutine back
         for c in expired:
             c.timed_out = True
-            if c.task is not None:
-                c.task.cancel()
+            c.abort()
         if self.conns or self._listeners:
             self._start_timer()
 
@@ -194,6 +197,11 @@ class Server:
 
         The socket is made non-blocking and is closed at the end.
         """
+        self._handle(sock, addr, False)
+
+    def _handle(self, sock: socket.socket, addr: Any, parkable: bool) -> None:
+        # parkable: the connection may outlive the calling coroutine, parked on
+        # its fd while idle (only serve_socket's own, whose caller is gofer.go).
         if self.closed:
             sock.close()
             return
@@ -217,6 +225,7 @@ class Server:
             sock = tls  # a TLSSocket has the face a connection needs
         conn = ServerConnection(self, sock, addr if addr is not None else _peer(sock), st)
         conn.task = getattr(me, "task", None)
+        conn.parkable = parkable and self.ssl is None and conn.task is not None
         conn.no_keep = self.draining
         self.conns.add(conn)
         self.stats.connections += 1
@@ -228,7 +237,7 @@ class Server:
         # Counted from accept() on, so that shutdown() waits for a connection
         # accepted just before it, whose coroutine has not started yet.
         try:
-            self.handle_connection(sock, addr)
+            self._handle(sock, addr, True)
         finally:
             self._accepted -= 1
             self._wake_if_idle()
@@ -304,8 +313,7 @@ class Server:
             self._wait_idle(grace)
         except TimeoutError:
             for c in list(self.conns):
-                if c.task is not None:
-                    c.task.cancel()
+                c.abort()
             self._wait_idle(None)
         self.closed = True
         if self._timer is not None:
@@ -321,9 +329,9 @@ class Server:
         """
         seen, self._drain_idle = self._drain_idle or {}, {}
         for c in list(self.conns):
-            if c.phase() == IDLE and c.task is not None and not _input_waiting(c.sock):
+            if c.phase() == IDLE and (c.task is not None or c.handle is not None) and not _input_waiting(c.sock):
                 if seen.get(c) == c.requests:
-                    c.task.cancel()
+                    c.abort()
                 else:
                     self._drain_idle[c] = c.requests
         if self.conns or self._accepted:
@@ -406,6 +414,5 @@ def serve(
         server.serve(addr)
     except Cancelled:
         for c in list(server.conns):
-            if c.task is not None:
-                c.task.cancel()
+            c.abort()
         raise

@@ -1,0 +1,111 @@
+"""Idle keep-alive connections without a coroutine (parked on their fd).
+
+A keep-alive connection waiting for its next request needs no coroutine of
+its own: its parse state (a parser between two messages, no partial head,
+nothing buffered) lives in the :class:`~gofer.http._conn.ServerConnection`.
+So once it is idle, the connection is parked on its fd with
+:func:`gofer._park.on_readable` and its coroutine ends; the next request's
+bytes start a new one (``_wake``), which goes on where the old one stopped.
+
+Two ways in. The server's sweep (every tick) throws :class:`GoIdle` into the
+coroutine of a connection it found idle for a whole tick (``go_idle``), so a
+quick keep-alive client never pays for it; and above a number of
+connections (``gofer.http._conn._PARK_NOW``) a connection parks at once,
+so that a burst of thousands of idle clients never holds a coroutine each.
+Only plain connections started by ``serve_socket`` park: a TLS layer may
+hold decrypted bytes its fd does not show, and ``handle_connection``
+promises to serve in its caller's coroutine.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from gofer._park import on_readable
+from gofer._task import go
+
+__all__ = ["APP", "BODY", "HEAD", "IDLE", "WRITE", "GoIdle", "IdleParking"]
+
+# Phases, for the timeout sweep: what the connection is waiting for.
+APP, IDLE, HEAD, BODY, WRITE = 0, 1, 2, 3, 4
+
+
+class GoIdle(Exception):
+    """Thrown into a connection's coroutine waiting for its next request: park on the fd."""
+
+
+class IdleParking:
+    """The parking half of a server connection (a mixin of ServerConnection)."""
+
+    __slots__ = ()
+
+    # Provided by ServerConnection and RequestParsing.
+    st: Any
+    sock: Any
+    task: Any
+    handle: Any
+    closing: Any
+    queue: Any
+    cur: Any
+    in_head: Any
+    out: Any
+
+    def phase(self) -> int:
+        """What the connection waits for now: APP (nothing), IDLE, HEAD, BODY or WRITE."""
+        st = self.st
+        if st.wwaiter is not None:
+            return WRITE
+        if st.rwaiter is not None:
+            return HEAD if self.in_head else (IDLE if self.cur is None else BODY)
+        return APP
+
+    def run(self, dispatch: Any = None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def go_idle(self) -> None:
+        """From the sweep: make the coroutine parked for the next request park the connection."""
+        st = self.st
+        w = st.rwaiter
+        # Only the wait in fill() between requests (phase IDLE), not yet woken.
+        if w is None or w._wait is not st or getattr(w, "task", None) is not self.task:
+            return
+        st._gofer_abort(w)
+        w._wait = None
+        st.poller.hub.throw_into(w, GoIdle())
+
+    def _park_on_fd(self) -> bool:
+        if self.st.readable or self.closing or self.queue or self.cur is not None or self.in_head or self.out:
+            return False  # something to do after all: stay in the coroutine
+        self.task = None
+        self.handle = on_readable(self.st, self._wake)
+        return True
+
+    def _wake(self) -> None:
+        """In the hub: bytes (or EOF, or an error) arrived on a parked connection."""
+        h = self.handle
+        self.handle = None
+        if self.closing:
+            return
+        if (h is not None and h.error is not None) or (self.st.readable == 2 and not self._input_waiting()):
+            self.close()  # closed or failed with nothing to read: no coroutine for that
+            return
+        self.task = go(self.run)
+
+    def _input_waiting(self) -> bool:
+        try:
+            return bool(self.sock.recv(1, socket.MSG_PEEK))
+        except BlockingIOError:
+            return True  # nothing yet after all: the coroutine waits for it
+        except OSError:
+            return False
+
+    def abort(self) -> None:
+        """End the connection from outside: cancel its coroutine, or close it if parked."""
+        if self.task is not None:
+            self.task.cancel()
+        elif self.handle is not None:
+            self.close()

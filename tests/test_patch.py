@@ -19,7 +19,8 @@ def test_patch_twice_is_a_no_op_and_is_patched_reports():
         print(gofer.patch.original("time", "sleep") is not time.sleep)
     """)
     assert out.split("\n")[0] == str(sorted(
-        ["os", "queue", "select", "selectors", "socket", "ssl", "subprocess", "threading", "time"]))
+        ["asyncio", "os", "psycopg", "queue", "select", "selectors", "socket", "ssl", "subprocess",
+         "threading", "time"]))
     assert out.split("\n")[1] == "True"
 
 
@@ -202,3 +203,62 @@ def test_python_m_gofer_patch_no_area_and_usage(tmp_path):
     """)
     assert out.splitlines() == ["False True", "2 True"]
     assert ROOT.exists() and sys.executable
+
+
+def test_patch_makes_asyncio_run_use_the_hub_and_psycopg_cooperate():
+    # asyncio.run() under patch builds a gofer loop: a gofer coroutine keeps
+    # running while the asyncio code waits; psycopg2 gets gofer's wait
+    # callback and psycopg 3 gofer's waiting functions, with nothing else to do.
+    out = run_py("""
+        import gofer
+        gofer.patch()
+        import asyncio
+        from gofer import aio, patch_db
+
+        def main():
+            beats = []
+
+            def heartbeat():
+                while True:
+                    gofer.sleep(0.01)
+                    beats.append(1)
+
+            hb = gofer.go(heartbeat)
+
+            async def slow():
+                await asyncio.sleep(0.1)
+                return type(asyncio.get_running_loop()).__name__
+
+            name = asyncio.run(slow())
+            hb.cancel()
+            return name, len(beats)
+
+        name, beats = gofer.run(main)
+        print(name, beats >= 3)
+        try:
+            import psycopg2  # noqa: F401
+            print("psycopg2", patch_db.is_patched("psycopg2"))
+        except ImportError:
+            print("psycopg2", True)
+        try:
+            import psycopg  # noqa: F401
+            print("psycopg", patch_db.is_patched("psycopg"))
+        except ImportError:
+            print("psycopg", True)
+    """)
+    lines = out.strip().splitlines()
+    assert lines[0] == "GoferEventLoop True", out
+    assert lines[1:] == ["psycopg2 True", "psycopg True"], out
+
+
+def test_asyncio_and_psycopg_areas_can_be_left_out():
+    out = run_py("""
+        import gofer
+        gofer.patch(asyncio=False, psycopg=False)
+        import asyncio
+        print(gofer.is_patched("asyncio"), gofer.is_patched("psycopg"), gofer.is_patched("socket"))
+        print(type(asyncio.new_event_loop()).__name__)
+    """)
+    lines = out.strip().splitlines()
+    assert lines[0] == "False False True"
+    assert lines[1] != "GoferEventLoop"

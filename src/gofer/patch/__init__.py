@@ -11,7 +11,11 @@ coroutines and threads. See ``docs/interop.md``.
 
 Areas (keywords of :func:`patch`): ``socket`` (with name lookups), ``ssl``,
 ``select``, ``selectors``, ``time``, ``threading`` (and ``_thread``),
-``queue``, ``subprocess``, ``os`` (``waitpid`` and friends). Each area
+``queue``, ``subprocess``, ``os`` (``waitpid`` and friends), ``asyncio``
+(``asyncio.run()`` and ``new_event_loop()`` build loops that wait on the
+hub: :func:`gofer.aio.install_policy`) and ``psycopg`` (psycopg2's wait
+callback and psycopg 3's waiting functions, where installed:
+:mod:`gofer.patch_db`; these drivers do their I/O in C). Each area
 module here holds its replacements; ``_orig`` keeps the originals, which
 gofer itself goes on using. Nothing in gofer imports this package.
 """
@@ -48,6 +52,16 @@ def _area(name: str) -> Callable[[], None]:
             from gofer.patch import _threading as m  # type: ignore[no-redef]
         elif name == "time":
             from gofer.patch import _time as m  # type: ignore[no-redef]
+        elif name == "asyncio":
+            from gofer import aio
+
+            aio.install_policy()  # asyncio.run() and new_event_loop() build gofer loops
+            return
+        elif name == "psycopg":
+            from gofer import patch_db
+
+            patch_db.patch_all()  # psycopg2's wait callback, psycopg 3's waits (where installed)
+            return
         else:
             from gofer.patch import _process as m  # type: ignore[no-redef]
         getattr(m, f"patch_{name}")()
@@ -58,6 +72,7 @@ def _area(name: str) -> Callable[[], None]:
 # In the order they are applied.
 AREAS: tuple[str, ...] = (
     "socket", "ssl", "select", "selectors", "time", "threading", "queue", "subprocess", "os",
+    "asyncio", "psycopg",
 )
 _patched: set[str] = set()
 _warned: set[str] = set()

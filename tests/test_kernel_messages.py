@@ -143,3 +143,41 @@ def test_gofer_http_without_httptools_names_the_extra():
         """
     )
     assert "pip install 'gofer[http]'" in r.stdout, r.stderr
+
+
+def test_a_raw_thread_that_will_wake_main_is_no_deadlock():
+    # A thread started with _thread (not listed by threading.enumerate())
+    # sets the event later: the hub must wait for it, not raise Deadlock.
+    import _thread
+    import time
+
+    def main():
+        ev = gofer.Event()
+
+        def later():
+            time.sleep(0.6)  # longer than the hub's 0.25 s look-again
+            ev.set()
+
+        _thread.start_new_thread(later, ())
+        ev.wait()
+        return "woken"
+
+    assert gofer.run(main) == "woken"
+
+
+def test_a_virtual_clock_run_after_plain_code_waits_gets_a_fresh_hub():
+    from gofer.testing import run as vrun
+
+    gofer.sleep(0.001)  # plain code: this thread now has an idle hub
+    assert vrun(lambda: (gofer.sleep(100), "done")[1]) == "done"  # virtual: no real 100 s
+
+
+def test_a_virtual_clock_run_is_refused_while_the_hub_has_coroutines():
+    from gofer.testing import run as vrun
+
+    t = gofer.go(gofer.sleep, 0.001)
+    try:
+        with pytest.raises(RuntimeError, match="already has a hub in use"):
+            vrun(lambda: None)
+    finally:
+        t.join()

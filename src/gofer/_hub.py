@@ -18,11 +18,13 @@ jobs and no other thread alive that could wake it) it throws
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import heapq
 import itertools
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -110,6 +112,8 @@ class RealClock:
 
 
 _tls = threading.local()
+# Threads started through _thread and still running, the main thread aside.
+_thread_count: Callable[[], int] = getattr(_thread, "_count", lambda: 0)
 _monotonic = time.monotonic
 # The time slice (seconds): a coroutine that yields, hands off to another or
 # takes a fast path when timers and I/O have not been looked at for this long
@@ -373,6 +377,13 @@ class Hub(greenlet):  # type: ignore[misc]
                     self._trim_idle()
                 poller.poll(None)
                 continue
+            if not _other_threads_alive():
+                # A thread started a moment ago runs no Python code yet and is
+                # seen nowhere (one of _thread's is not even counted): give it
+                # a moment before calling this a deadlock.
+                poller.poll(0.01)
+                if ready or timers or self._tsq or poller.nwaiters:
+                    continue
             if _other_threads_alive():
                 # Another thread may still wake us through the wake-up fd; look
                 # again now and then in case it exits without doing so.
@@ -457,6 +468,25 @@ class Hub(greenlet):  # type: ignore[misc]
         self.workers.clear()
         self.idle_workers.clear()
 
+    def _after_fork(self) -> None:
+        """In a forked child, for the hub of the thread that forked.
+
+        The epoll instance and the wake-up eventfd came from the parent, which
+        still uses them: a wake-up written here would wake the parent, and both
+        would take each other's I/O events. Give this hub its own.
+        """
+        old_r, old_w = self._wakeup_r, self._wakeup_w
+        self._wakeup_r, self._wakeup_w = _make_wakeup()
+        self._ts_signalled = False
+        self._fd_lock = threading.Lock()  # may have been held by a thread now gone
+        self.poller.after_fork(self._wakeup_r)
+        for fd in {old_r, old_w}:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self._tsq:  # calls queued before the fork still get to run
+            self._ts_signalled = True
+            os.write(self._wakeup_w, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
     def _release(self) -> None:
         """Close the OS resources (safe from any thread, e.g. at thread exit)."""
         with self._fd_lock:
@@ -482,15 +512,24 @@ class Hub(greenlet):  # type: ignore[misc]
 
 
 def _other_threads_alive() -> bool:
-    """True if a thread other than this one and idle pool workers is alive."""
+    """True if a thread other than this one and idle pool workers is alive.
+
+    ``sys._current_frames()`` also sees threads started with
+    ``_thread.start_new_thread``, which ``threading.enumerate()`` does not
+    list; either may wake a parked coroutine.
+    """
     me = threading.get_ident()
     pool = pool_thread_idents()
     busy = pool_jobs_in_flight()
-    for th in threading.enumerate():
-        ident = th.ident
-        if ident == me or not th.is_alive() or ident in _instrument.service_threads:
+    known = {th.ident: th for th in threading.enumerate()}
+    seen = {*known, *sys._current_frames()}
+    if _thread_count() + 1 > len(seen):
+        return True  # a thread that has started but runs no Python code yet
+    for ident in seen:
+        if ident == me or ident is None or ident in _instrument.service_threads:
             continue
-        if th.daemon and th.name.startswith("pytest_timeout"):
+        th = known.get(ident)
+        if th is not None and (not th.is_alive() or (th.daemon and th.name.startswith("pytest_timeout"))):
             continue
         if ident in pool and not busy:
             continue
@@ -506,6 +545,16 @@ def _make_wakeup() -> tuple[int, int]:
     os.set_blocking(r, False)
     os.set_blocking(w, False)
     return r, w
+
+
+def _after_fork_in_child() -> None:
+    hub = hub_if_any()
+    if hub is not None and not hub.closed:
+        hub._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_hub() -> Hub:

@@ -129,6 +129,14 @@ class Poller:
     def close(self) -> None:
         raise NotImplementedError
 
+    def after_fork(self, wakeup_fd: int) -> None:
+        """In a forked child: stop sharing kernel state with the parent.
+
+        ``wakeup_fd`` is the hub's new wake-up fd. The fds and their waiters
+        stay; their flags become optimistic again.
+        """
+        raise NotImplementedError
+
     def _wake_both(self, st: IoState, exc: BaseException | None) -> None:
         hub = self.hub
         for task in (st.rwaiter, st.wwaiter):
@@ -152,13 +160,18 @@ _EP_END = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR if sys.platform 
 class EpollPoller(Poller):
     """Linux epoll, every fd registered once with IN|OUT|RDHUP|ET."""
 
-    __slots__ = ("_ep", "_fds", "_on_wakeup", "_wakeup_fd")
+    __slots__ = ("_ep", "_fds", "_on_wakeup", "_pid", "_wakeup_fd")
     name = "epoll"
 
     def __init__(self, hub: _Waker, wakeup_fd: int, on_wakeup: Callable[[], None]) -> None:
         self.hub = hub
         self.nwaiters = 0
         self._ep = select.epoll()
+        # A forked child shares this epoll instance with its parent: an
+        # epoll_ctl(DEL) made there (a hub of a thread that did not survive
+        # the fork being closed, a socket closed) would take the fd out of the
+        # parent's set too, and the parent's waiter would never be woken.
+        self._pid = os.getpid()
         self._fds: dict[int, IoState] = {}
         self._wakeup_fd = wakeup_fd
         self._on_wakeup = on_wakeup
@@ -186,10 +199,11 @@ class EpollPoller(Poller):
         st.closed = True
         if self._fds.get(st.fd) is st:
             del self._fds[st.fd]
-            try:
-                self._ep.unregister(st.fd)
-            except (OSError, ValueError):
-                pass  # already closed: the kernel dropped it
+            if self._pid == os.getpid():  # never in a forked child (see __init__)
+                try:
+                    self._ep.unregister(st.fd)
+                except (OSError, ValueError):
+                    pass  # already closed: the kernel dropped it
         self._wake_both(st, exc)
 
     def dropped(self, st: IoState, mode: int) -> None:
@@ -228,6 +242,26 @@ class EpollPoller(Poller):
         for st in list(self._fds.values()):
             self.unregister(st, OSError(errno.EBADF, "the hub was closed"))
         self._ep.close()
+
+    def after_fork(self, wakeup_fd: int) -> None:
+        # A fresh epoll instance: the inherited one is the parent's too, and
+        # each process would take the other's edge-triggered events.
+        old = self._ep
+        self._ep = select.epoll()
+        self._pid = os.getpid()
+        old.close()  # only this process's fd of it: the parent keeps its set
+        self._wakeup_fd = wakeup_fd
+        self._ep.register(wakeup_fd, select.EPOLLIN)
+        mask = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+        for fd, st in list(self._fds.items()):
+            try:
+                self._ep.register(fd, mask)
+            except OSError:  # closed behind our back: wake its waiters with the error
+                del self._fds[fd]
+                st.closed = True
+                self._wake_both(st, OSError(errno.EBADF, "file descriptor closed across fork"))
+                continue
+            st.readable = st.writable = True  # registering reports the current state
 
 
 class SelectorPoller(Poller):
@@ -332,6 +366,12 @@ class SelectorPoller(Poller):
         for st in list(self._live):
             self.unregister(st, OSError(errno.EBADF, "the hub was closed"))
         self._sel.close()
+
+    def after_fork(self, wakeup_fd: int) -> None:
+        # poll(2) keeps no kernel state: only the wake-up fd changes.
+        self._sel.unregister(self._wakeup_fd)
+        self._wakeup_fd = wakeup_fd
+        self._sel.register(wakeup_fd, selectors.EVENT_READ, None)
 
 
 def poller_name() -> str:

@@ -70,7 +70,12 @@ def _read_failed(sock: Any, bufsize: Any, exc: OSError) -> bytes:
     """``os.read`` refused the size (e.g. negative): let recv() raise the stdlib's error."""
     if exc.errno == errno.EINVAL:
         return _recv(sock, bufsize)  # type: ignore[no-any-return]
-    raise exc
+    try:
+        raise exc
+    finally:
+        # exc -> its traceback -> this frame -> exc would be a cycle that keeps
+        # the socket alive until the garbage collector runs.
+        del exc
 
 
 class SocketIOMixin:

@@ -332,8 +332,10 @@ def run_with(fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any], cl
     hub = hub_if_any()
     if g.parent is not None or (hub is not None and hub._in_run):
         raise RuntimeError("gofer.run() cannot be called from inside a running hub; use gofer.go() there")
-    if hub is not None and clock is not None:
-        raise RuntimeError("this thread already has a hub; a clock can only be given to a fresh one")
+    if hub is not None and clock is not None and not hub.closed:
+        if hub.tasks or (hub.root is not None and hub.root._wait is not None):
+            raise RuntimeError("this thread already has a hub in use; a clock can only be given to a fresh one")
+        hub.close()  # idle (left by plain-code waits): make way for one on this clock
     if hub is None or hub.closed:
         hub = Hub(clock)
         set_hub(hub)

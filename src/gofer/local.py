@@ -20,7 +20,11 @@ from gofer._task import _Worker
 def _owner() -> Any:
     """The running Task (workers are reused, so not the greenlet), or the greenlet."""
     g = getcurrent()
-    return g.task if g.__class__ is _Worker else g
+    if g.__class__ is _Worker:
+        t = g.task
+        if t is not None:
+            return t
+    return g  # a worker between tasks (a finalizer, say) is its own owner
 
 __all__ = ["local"]
 

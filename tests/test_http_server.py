@@ -161,6 +161,17 @@ def test_expect_100_continue(srv: ServerThread) -> None:
         assert resp.startswith(b"HTTP/1.1 200 OK") and resp.endswith(b"hello")
 
 
+def test_expect_100_continue_is_ignored_for_http_1_0(srv: ServerThread) -> None:
+    # RFC 9110 §10.1.1: MUST ignore it; an HTTP/1.0 client knows no 1xx answer.
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"POST /echo HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello")
+        out = b""
+        while chunk := s.recv(1000):
+            out += chunk
+    assert b"100 Continue" not in out
+    assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"hello")
+
+
 def test_expect_without_reading_closes(srv: ServerThread) -> None:
     # The handler answers without reading: no 100, and the connection ends
     # (the client may or may not send the body now).

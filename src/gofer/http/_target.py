@@ -76,7 +76,9 @@ def check_head(p: RequestParsing, req: Request, headers: list[tuple[bytes, bytes
     cl, p.x_cl = p.x_cl, -1
     te, p.x_te = p.x_te, False
     if p.x_expect:
-        req.expect_continue = True
+        # RFC 9110 §10.1.1: a server MUST ignore a 100-continue expectation
+        # received in an HTTP/1.0 request (HTTP/1.0 has no 1xx answers).
+        req.expect_continue = req.version != "1.0"
         p.x_expect = False
     version = req.version
     if version != "1.1":

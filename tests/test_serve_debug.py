@@ -26,6 +26,8 @@ def _two_free_ports() -> tuple[int, int]:
             a.bind(("127.0.0.1", 0))
             p = a.getsockname()[1]
             with socket.socket() as b:
+                # As the debug listener does: a port in TIME_WAIT is no obstacle.
+                b.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     b.bind(("127.0.0.1", p + 1))
                 except OSError:

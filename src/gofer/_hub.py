@@ -292,13 +292,18 @@ class Hub(greenlet):  # type: ignore[misc]
         if g is None:  # not in run(), or main has finished
             return False
         w = g._wait
-        if w is not None and w._gofer_abort(g):
+        if w is not None and w._gofer_abort(g):  # parked: wake it with the error
             g._wait = None
+            g._throw = exc
             self.ready.append(g)
-        # Parked: woken just above. Ready: it raises on resuming (a value it was
-        # woken with is then lost, as the stdlib loses a result when a handler
-        # raises right after the call returned).
-        g._throw = exc
+        elif g and g in self.ready:
+            # Ready (woken, or yielding): raise it where it resumes, now. A value
+            # it was woken with is lost, as the stdlib loses a call's result
+            # when a handler raises right after the call returned.
+            self.ready.remove(g)
+            g.throw(exc)
+        else:
+            g._throw = exc  # not started yet: at its first park
         return True
 
     def _throw_root(self, exc: BaseException) -> None:

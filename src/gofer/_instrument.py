@@ -290,7 +290,8 @@ def _left(g: Any) -> None:
             return
         if g.task is t and not t.done():
             w = g._wait
-            _emit("park", t, park_reason(w), w)
+            # A yielding task is ready with no waitable (gofer._park.yield_now).
+            _emit("park", t, "yield" if w is None and g in g._hub.ready else park_reason(w), w)
         else:
             _emit("finish", t)
     elif kind == "hub":

@@ -30,6 +30,7 @@ def reports():
     m.stop()
 
 
+@pytest.mark.unpatched  # it checks the stdlib's own blocking behaviour
 def test_a_blocking_call_is_reported_with_the_users_line(reports, caplog) -> None:
     seen_during: list[int] = []
 
@@ -56,6 +57,7 @@ def test_a_blocking_call_is_reported_with_the_users_line(reports, caplog) -> Non
     assert "blocker" in caplog.text and "BLOCKING LINE" in caplog.text
 
 
+@pytest.mark.unpatched  # it checks the stdlib's own blocking behaviour
 def test_two_stalls_make_two_reports(reports) -> None:
     def main() -> None:
         for _ in range(2):
@@ -84,6 +86,7 @@ def test_idle_and_cooperative_hubs_are_not_reported(reports) -> None:
     assert reports == []
 
 
+@pytest.mark.unpatched  # it checks the stdlib's own blocking behaviour
 def test_a_callback_in_the_hub_is_named(reports) -> None:
     def main() -> None:
         gofer.get_hub().call_soon(time.sleep, 0.8)

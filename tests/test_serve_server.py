@@ -192,6 +192,7 @@ def test_stop_from_another_thread() -> None:
     gofer.run(main)
 
 
+@pytest.mark.unpatched  # it checks the stdlib's own blocking behaviour
 def test_prebound_socket_and_unix_address(tmp_path: Path) -> None:
     def main() -> None:
         s = socket.socket()

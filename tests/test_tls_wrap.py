@@ -53,6 +53,7 @@ def _client_context() -> ssl.SSLContext:
     return ctx
 
 
+@pytest.mark.unpatched  # it checks the stdlib's own blocking behaviour
 def test_stdlib_context_refuses_a_gofer_socket_by_name() -> None:
     port, th = _slow_tls_server(0.0)
 
@@ -114,6 +115,7 @@ def test_sslsocket_class_makes_any_context_cooperative() -> None:
     th.join(10)
 
 
+@pytest.mark.unpatched  # it checks the stdlib's own blocking behaviour
 def test_the_stdlib_still_wraps_stdlib_sockets() -> None:
     # The check is on gofer sockets only: nothing changes for plain ones.
     port, th = _slow_tls_server(0.0)

@@ -37,6 +37,7 @@ SKIP = [
     ("http.md", '"https://example.org/"', "fetches from the internet"),
     ("interop.md", '"http://127.0.0.1:8000/', "needs a server on port 8000"),
     ("testing.md", "from gofer.testing import VirtualClock, run", "a test body (its names come from the page)"),
+    ("testing.md", "from gofer.testing.services import start_redis", "needs redis-server (tests/test_db_redis.py runs it)"),
     ("kernel.md", "<register me somewhere>", "a sketch with elisions"),
 ]
 

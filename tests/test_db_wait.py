@@ -95,9 +95,8 @@ def test_bad_mode() -> None:
         gofer.run(wait_fd, a.fileno(), 7)
 
 
-def test_both_raises_when_the_fd_is_taken_over_while_waiting(vrun: Callable[..., Any], poller_name: str) -> None:
-    if poller_name != "epoll":
-        pytest.skip("only the epoll poller sees a registration taken over")
+@pytest.mark.poller("epoll")  # only epoll sees a registration taken over
+def test_both_raises_when_the_fd_is_taken_over_while_waiting(vrun: Callable[..., Any]) -> None:
     # The fd's registration is replaced under the wait (its number reused):
     # the waiter gets the error instead of waiting forever, and the hub goes on.
     a, b = _filled()

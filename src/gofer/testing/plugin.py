@@ -3,7 +3,8 @@
 Enable with ``-p gofer.testing.plugin`` (or ``pytest_plugins = [...]``).
 
 * ``vrun``: ``gofer.testing.run``, i.e. ``gofer.run`` on a virtual clock.
-* ``poller_name``: the poller in use (``GOFER_POLLER`` selects it).
+* ``poller_name``: the poller in use (``GOFER_POLLER`` selects it); a test
+  marked ``@pytest.mark.poller("epoll")`` runs on that poller only.
 * Leak check (on by default; mark a test ``@pytest.mark.no_leak_check`` to
   skip it): after each test, this thread's hub must have no live coroutine,
   and no file descriptor or non-pool thread made by the test may remain.
@@ -49,11 +50,15 @@ def _patched_run() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if _patched_run():
-        skip = pytest.mark.skip(reason="checks the unpatched stdlib (GOFER_PATCH=1)")
-        for item in items:
-            if item.get_closest_marker("unpatched"):
-                item.add_marker(skip)
+    patched = _patched_run()
+    skip = pytest.mark.skip(reason="checks the unpatched stdlib (GOFER_PATCH=1)")
+    current = _poller_name()
+    for item in items:
+        if patched and item.get_closest_marker("unpatched"):
+            item.add_marker(skip)
+        m = item.get_closest_marker("poller")
+        if m is not None and m.args and m.args[0] != current:
+            item.add_marker(pytest.mark.skip(reason=f"runs on the {m.args[0]} poller only (this run: {current})"))
 
 
 def _fds() -> set[int]:

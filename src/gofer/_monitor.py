@@ -20,6 +20,7 @@ keeps a deadlocked program from raising ``gofer.Deadlock``.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import logging
 import os
@@ -86,6 +87,34 @@ class _HubState:
         self.probe_sent = 0.0  # when the outstanding probe was posted (0: none)
 
 
+class _StopSignal:
+    """A stop flag the monitor thread sleeps on, made of a real OS lock.
+
+    Not ``threading.Event``: under ``gofer.patch()`` an Event waits through
+    the patched locks, which would give the monitor's thread a hub of its
+    own (seen in metrics and dumps, and a hub to shut down at exit). The lock
+    is held while the flag is clear; ``wait`` takes it with a timeout.
+    """
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()  # gofer's view: the original, even when patched
+        self._lock.acquire()
+
+    def set(self) -> None:
+        if self._lock.locked():
+            with contextlib.suppress(RuntimeError):
+                self._lock.release()
+
+    def clear(self) -> None:
+        self._lock.acquire(False)
+
+    def wait(self, timeout: float) -> bool:
+        if self._lock.acquire(True, timeout):
+            self._lock.release()  # stays set
+            return True
+        return False
+
+
 class Monitor:
     """The process's monitor thread (there is at most one; see :func:`monitor`)."""
 
@@ -96,7 +125,7 @@ class Monitor:
         self.lag = False
         self.reports = 0  # stall reports made
         self._state: weakref.WeakKeyDictionary[Any, _HubState] = weakref.WeakKeyDictionary()
-        self._stop = threading.Event()
+        self._stop = _StopSignal()
         self._thread: threading.Thread | None = None
         self._memory_over = False
         self._next_lag = 0.0
@@ -118,7 +147,9 @@ class Monitor:
         if not self._fork_hook:
             self._fork_hook = True
             os.register_at_fork(after_in_child=self._after_fork)
-        self._stop.clear()
+        # Made here, not at import: a module's body runs before gofer.patch's
+        # import hook gives it the unpatched _thread (Monitor() is made then).
+        self._stop = _StopSignal()
         th = threading.Thread(target=self._main, name="gofer-monitor", daemon=True)
         self._thread = th
         th.start()

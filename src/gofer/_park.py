@@ -30,6 +30,7 @@ from typing import Any
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from gofer._atexit import AtExitFreeze, freeze_here
 from gofer._hub import SLICE, BlockingInHubError, Hub, get_hub, hub_if_any
 
 __all__ = [
@@ -375,6 +376,8 @@ def _switch_away(hub: Hub, t: Any) -> Any:
 def _raise_thrown(t: Any) -> None:
     exc = t._throw
     t._throw = None
+    if exc.__class__ is AtExitFreeze:
+        freeze_here(exc)  # a thread's main code, at interpreter exit (_atexit)
     raise exc
 
 

@@ -385,3 +385,74 @@ def test_name_lookup_does_not_block_the_hub(monkeypatch: pytest.MonkeyPatch) -> 
         assert res[0][4][0] == "127.0.0.1"
 
     gofer.run(main)
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0])
+def test_socket_moves_to_another_thread_between_waits(timeout: float | None) -> None:
+    # socketserver's ThreadingMixIn accepts (and with TLS shakes hands, which
+    # may wait) in one thread, then serves the socket in a new one: the fd's
+    # registration must follow the thread that waits next.
+    import threading
+
+    a, b = gsocket.socketpair()
+    a.settimeout(timeout)
+    waited = threading.Event()
+    release = threading.Event()
+
+    def first_owner() -> None:
+        a.settimeout(0.01)
+        with pytest.raises(TimeoutError):
+            a.recv(1)  # waits, so this thread's hub (which stays alive) holds the fd
+        a.settimeout(timeout)
+        waited.set()
+        release.wait(10)
+
+    th = threading.Thread(target=first_owner)
+    th.start()
+    try:
+        assert waited.wait(10)
+
+        def reader() -> bytes:
+            gofer.go(lambda: (gofer.sleep(0.01), b.sendall(b"xyz")))
+            buf = bytearray(3)
+            n = a.recv_into(buf)  # waits here, on this thread's hub
+            gofer.go(lambda: (gofer.sleep(0.01), b.sendall(b"more")))
+            return bytes(buf[:n]) + a.recv(4)
+
+        assert gofer.run(reader) == b"xyzmore"
+    finally:
+        release.set()
+        th.join(10)
+        a.close()
+        b.close()
+
+
+def test_two_threads_waiting_on_one_socket_still_an_error() -> None:
+    import threading
+
+    a, b = gsocket.socketpair()
+    parked = threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        gofer.go(lambda: (gofer.sleep(0.05), parked.set()))
+        a.recv(1)  # parked here until b sends
+
+    th = threading.Thread(target=first)
+    th.start()
+    try:
+        assert parked.wait(10)
+
+        def second() -> None:
+            try:
+                a.recv(1)
+            except RuntimeError as exc:
+                errors.append(exc)
+
+        gofer.run(second)
+        assert errors and "already waiting" in str(errors[0])
+    finally:
+        b.sendall(b"x")
+        th.join(10)
+        a.close()
+        b.close()

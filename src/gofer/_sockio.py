@@ -84,6 +84,7 @@ class SocketIOMixin:
     __slots__ = ()
     _fd: int
     _st: Any
+    _rehome: Any  # socket._rehome: take the fd over from another thread's hub
     _stream: bool
     _timeout: float | None
 
@@ -123,7 +124,11 @@ class SocketIOMixin:
         if self._timeout is None and st is not None and not st.closed:
             while True:  # the common wait: blocking, registered
                 st.readable = False
-                _wait_readable(st)
+                try:
+                    _wait_readable(st)
+                except RuntimeError as exc:
+                    st = self._rehome(st, exc)
+                    continue
                 try:
                     data = _read(fd, bufsize)
                 except BlockingIOError:
@@ -170,7 +175,11 @@ class SocketIOMixin:
         if self._timeout is None and st is not None and not st.closed:
             while True:
                 st.readable = False
-                _wait_readable(st)
+                try:
+                    _wait_readable(st)
+                except RuntimeError as exc:
+                    st = self._rehome(st, exc)
+                    continue
                 try:
                     n = _recv_into(self, buffer, nbytes, flags)
                 except BlockingIOError:

@@ -228,12 +228,33 @@ class socket(_SocketIOMixin, _stdsocket.socket):
             timeout = deadline - st.poller.hub.now()
             if timeout <= 0:
                 raise TimeoutError("timed out")
-        if read:
-            st.readable = False
-            _wait_readable(st, timeout)
-        else:
-            st.writable = False
-            _wait_writable(st, timeout)
+        try:
+            if read:
+                st.readable = False
+                _wait_readable(st, timeout)
+            else:
+                st.writable = False
+                _wait_writable(st, timeout)
+        except RuntimeError as exc:
+            self._rehome(st, exc)
+            self._wait(read, deadline)
+
+    def _rehome(self, st: Any, exc: RuntimeError) -> Any:
+        """Register the socket with this thread's hub, if another thread's hub
+        has it and nobody waits on it there; else re-raise ``exc``.
+
+        A socket may change threads between waits: socketserver's
+        ThreadingMixIn accepts (and, with TLS, shakes hands) in one thread and
+        serves in a new one. Two threads waiting on one socket at once stay an
+        error.
+        """
+        if st is not self._st or st.closed or st.rwaiter is not None or st.wwaiter is not None:
+            raise exc
+        if st.poller.hub is _get_hub():
+            raise exc
+        self._st = None
+        _release(st)  # on its own hub's thread: unregistered there
+        return self._attach()
 
     def _attach(self) -> Any:
         fd = _fileno(self)

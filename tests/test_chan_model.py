@@ -3,9 +3,12 @@
 The state machine drives one channel from the test thread's main code
 (plain-code mode: each ``settle()`` lets the hub run every coroutine to its
 next park). Rules start parked senders and receivers (plain ones and ones
-inside a ``select``), cancel them, use the non-blocking calls and close
-the channel; after every rule each coroutine's outcome and the channel's
-counters must match the model.
+inside a ``select``), cancel them, fire a select's other case, use the
+non-blocking calls and close the channel; after every rule each coroutine's
+outcome and the channel's counters must match the model, and the channel
+must keep the invariants stated in gofer/chan.py (tests/chan_invariants.py),
+also in the moment after a select fired on its other case, before it has
+removed its record from the channel.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+import chan_invariants
 import gofer
 from gofer import Chan, Closed
 from gofer._chanrec import SELWAIT, WAITING
@@ -28,7 +32,8 @@ class ChanModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.ch: Chan[int] = Chan()
-        self.other = Chan()  # never ready: the second case of select-based workers
+        # Each select-based worker's second case: never ready unless fire_other sends on it.
+        self.others: dict[int, Chan[int]] = {}
         self.tasks: dict[int, gofer.Task] = {}
         self.outcome: dict[int, object] = {}
         # the model
@@ -40,9 +45,12 @@ class ChanModel(RuleBasedStateMachine):
         self.expect: dict[int, object] = {}
         self.next_id = 0
         self.next_value = 0
+        self.hold = False
 
     # -- helpers ----------------------------------------------------------------
     def settle(self) -> None:
+        if self.hold:  # fire_other checks the channel before the coroutines run
+            return
         for _ in range(4):
             gofer.yield_now()
 
@@ -100,6 +108,10 @@ class ChanModel(RuleBasedStateMachine):
             self.receivers.append(wid)
         return PENDING
 
+    def parked_selects(self) -> list[int]:
+        parked = [s for s, _ in self.senders] + list(self.receivers)
+        return sorted(w for w in parked if w in self.others)
+
     # -- rules --------------------------------------------------------------------
     @initialize(cap=st.sampled_from([0, 1, 3, math.inf]))
     def make(self, cap):
@@ -110,31 +122,38 @@ class ChanModel(RuleBasedStateMachine):
     def spawn_sender(self, use_select):
         v = self.value()
         ch = self.ch
+        other: Chan[int] = Chan()
 
         def send():
             if use_select:
-                i, _ = gofer.select((ch.send, v), self.other.recv)
-                assert i == 0
-            else:
-                ch.send(v)
+                i, _ = gofer.select((ch.send, v), other.recv)
+                return "sent" if i == 0 else "other"
+            ch.send(v)
             return "sent"
 
         wid = self.start(send)
+        if use_select:
+            self.others[wid] = other
         self.expect[wid] = self.model_send(wid, v)
         self.settle()
 
     @rule(use_select=st.booleans())
     def spawn_receiver(self, use_select):
         ch = self.ch
+        other: Chan[int] = Chan()
 
         def recv():
             if use_select:
-                i, (v, ok) = gofer.select(ch.recv_ok, self.other.recv)
-                assert i == 0
+                i, got = gofer.select(ch.recv_ok, other.recv)
+                if i == 1:
+                    return "other"
+                v, ok = got
                 return ("got", v) if ok else "closed"
             return ("got", ch.recv())
 
         wid = self.start(recv)
+        if use_select:
+            self.others[wid] = other
         self.expect[wid] = self.model_recv(wid)
         self.settle()
 
@@ -148,6 +167,37 @@ class ChanModel(RuleBasedStateMachine):
         self.senders = deque((s, v) for s, v in self.senders if s != wid)
         self.receivers = deque(r for r in self.receivers if r != wid)
         self.expect[wid] = "cancelled"
+        self.settle()
+
+    @rule(data=st.data())
+    def fire_other(self, data):
+        """A parked select fires on its other case; maybe one more step before it runs."""
+        parked = self.parked_selects()
+        if not parked:  # start one: it parks unless its case on ch can proceed
+            if data.draw(st.booleans()):
+                self.spawn_sender(True)
+            else:
+                self.spawn_receiver(True)
+            parked = self.parked_selects()
+            if not parked:
+                return
+        wid = data.draw(st.sampled_from(parked))
+        assert self.others[wid].try_send(0)  # claims the select's token; it has not run yet
+        self.senders = deque((s, v) for s, v in self.senders if s != wid)
+        self.receivers = deque(r for r in self.receivers if r != wid)
+        self.expect[wid] = "other"
+        queued = list(self.ch._recvq) + list(self.ch._sendq)
+        assert any(not chan_invariants.is_live(w) for w in queued), "its record left early"
+        chan_invariants.check(self.ch)
+        # One more operation from here meets the dead record; check before anything runs.
+        step = data.draw(st.sampled_from(["none", "try_send", "try_recv", "close"]))
+        self.hold = True
+        try:
+            if step != "none":
+                getattr(self, step)()
+        finally:
+            self.hold = False
+        chan_invariants.check(self.ch)
         self.settle()
 
     @rule()
@@ -202,6 +252,13 @@ class ChanModel(RuleBasedStateMachine):
         assert stats["senders_waiting"] == len(self.senders)
         assert stats["receivers_waiting"] == len(self.receivers)
         assert stats["closed"] == self.closed
+
+    @invariant()
+    def chan_invariants_hold(self):
+        chan_invariants.check(self.ch)
+        for wid, other in self.others.items():
+            if self.outcome[wid] != PENDING:  # returned or raised: nothing of it left queued
+                assert not other._recvq and not other._sendq
 
     @invariant()
     def queues_hold_only_waiting_records(self):

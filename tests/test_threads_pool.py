@@ -4,6 +4,9 @@ A resolver lookup (``getaddrinfo`` of a host name) runs in the pool; the
 thread must not outlive it by more than the idle timeout, or CPython's
 thread-leak checks (``threading_helper.threading_cleanup``, which waits one
 second) report it.
+
+The last tests check ``to_thread`` itself: results, errors, parallel jobs,
+and a caller cancelled while its job runs.
 """
 
 from __future__ import annotations
@@ -138,3 +141,47 @@ def test_a_job_left_running_at_exit_finishes() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "job done" in out.stdout, out.stderr
+
+
+def test_to_thread_result_error_and_concurrency(vrun):
+    def main():
+        assert gofer.to_thread(sum, [1, 2, 3]) == 6
+        with pytest.raises(ZeroDivisionError):
+            gofer.to_thread(lambda: 1 / 0)
+        with pytest.raises(TypeError):
+            gofer.to_thread(5)
+        # Several at once really run in parallel threads.
+        barrier = threading.Barrier(3, timeout=5)
+        ts = [gofer.go(gofer.to_thread, barrier.wait) for _ in range(3)]
+        assert sorted(t.join() for t in ts) == [0, 1, 2]
+
+    gofer.run(main)
+
+
+def test_to_thread_caller_can_be_cancelled(vrun):
+    release = threading.Event()
+
+    def main():
+        t = gofer.go(gofer.to_thread, release.wait)
+        gofer.sleep(0.01)
+        t.cancel()
+        with pytest.raises(gofer.Cancelled):
+            t.join()
+        release.set()
+
+    gofer.run(main)
+
+
+def test_cancel_of_task_parked_in_to_thread(vrun):
+    release = threading.Event()
+
+    def main():
+        t = gofer.go(gofer.to_thread, release.wait, 5)
+        gofer.sleep(0.01)
+        t.cancel()
+        with pytest.raises(gofer.Cancelled):
+            t.join()
+        release.set()
+        gofer.to_thread(time.sleep, 0)  # the pool thread is back
+
+    vrun(main)

@@ -1,18 +1,19 @@
 """``select``: wait on several channel operations; exactly one takes effect.
 
-The algorithm is Go's (``runtime/select.go``). The selecting caller locks
-every channel involved, in ``id`` order so that two selects (or a select and
-a thread) locking overlapping sets cannot deadlock. Under those locks it
-finds the cases that are ready now and performs one of them, chosen
-uniformly at random. If none is ready (and there is no ``default``) it puts
-one record per case on the channels' queues, all sharing one ``_Sel`` token,
-unlocks and parks. A partner (a send, a receive, another select, a close)
-that takes one of those records out of its queue must then claim the
-token, an atomic test-and-set; a record whose token is already claimed is
-dropped. The park's abort (cancellation, timeout) claims the token too, so
-either one case fired and the select returns it, or none did and the abort
-wins: no value is lost or delivered twice. Afterwards the select removes
-its other records from their queues.
+The algorithm is Go's (``runtime/select.go``), in the same three passes.
+The selecting caller locks every channel involved, in ``id`` order so that
+two selects (or a select and a thread) locking overlapping sets cannot
+deadlock. Pass 1, under those locks: find the cases that are ready now and
+perform one of them, chosen uniformly at random (Go polls in a random order
+instead; the choice is as fair). If none is ready (and there is no
+``default``), pass 2: put one record per case on the channels' queues, all
+sharing one ``_Sel`` token, unlock and park. A partner (a send, a receive,
+another select, a close) that takes one of those records out of its queue
+must then claim the token, an atomic test-and-set; a record whose token is
+already claimed is dropped. The park's abort (cancellation, timeout) claims
+the token too, so either one case fired and the select returns it, or none
+did and the abort wins: no value is lost or delivered twice. Pass 3, once
+it is back: the select removes its other records from their queues.
 
 Because a select's own records are only queued after its ready check (done
 with all its locks held), a select never matches itself, and a partner
@@ -99,6 +100,7 @@ def select(*cases: Any, timeout: float | None = None) -> tuple[int, Any]:
         raise ValueError("select() needs at least one case (Go's empty select would block forever)")
     if timeout is not None:
         check_timeout(timeout)
+    # Parse the cases, then lock every channel once, in id order.
     ops: list[tuple[int, Chan[Any], Any]] = []
     dflt = -1
     for i, case in enumerate(cases):
@@ -117,6 +119,8 @@ def select(*cases: Any, timeout: float | None = None) -> tuple[int, Any]:
     sel: _Sel | None = None
     woken: Any = None
     try:
+        # Pass 1: look for the cases that can proceed now (a value or room in the
+        # buffer, a live partner, a closed channel) and perform one, at random.
         while True:
             ready = [
                 i
@@ -135,9 +139,13 @@ def select(*cases: Any, timeout: float | None = None) -> tuple[int, Any]:
                 done, v, ok, woken = ch._recv_locked()
                 if done:
                     return i, ((v, ok) if kind == _RECV_OK else v)
-            # The partner we saw was a select that fired elsewhere meanwhile: look again.
+            # The partner we saw was taken meanwhile (a select that fired elsewhere, a
+            # lock-free fast path or an abort on another thread): look again.
         if dflt >= 0:
             return dflt, None
+        # Pass 2: nothing is ready; enqueue one record per case, sharing one
+        # token, still under every lock (a lock-free fast path may claim the token
+        # before the last is queued: the rest are then dead, and pass 3 drops them).
         me = me_for_park()
         sel = _Sel(n)
         recs = []
@@ -147,13 +155,16 @@ def select(*cases: Any, timeout: float | None = None) -> tuple[int, Any]:
                 ch._enqueue(w)
                 recs.append(w)
     finally:
+        # Unlock, then wake the partner of a case performed in pass 1.
         for ch in chans:
             ch._lock.release()
         if woken is not None:
             wake(woken.task)
+    # Park until one case fires (a partner claims the token) or the abort does.
     try:
         park(sel, timeout)
     finally:
+        # Pass 3: dequeue from the losers, whether a case fired or the abort won.
         fired = sel.fired
         for w in recs:  # take our other records out of their queues (an atomic remove each)
             if w is not fired and w.state == SELWAIT:
@@ -161,7 +172,8 @@ def select(*cases: Any, timeout: float | None = None) -> tuple[int, Any]:
                 try:
                     (ch._sendq if w.is_send else ch._recvq).remove(w)
                 except ValueError:
-                    pass  # a partner popped it and dropped it: our select had fired
+                    pass  # a partner popped it and drops it: our token was taken
+    # Report the case that fired; a send case woken by close raises Closed.
     assert fired is not None
     i = fired.idx
     kind = ops[i][0]

@@ -6,36 +6,47 @@ of waiter records (``gofer._chanrec``), the receivers and the senders parked
 on it. A waiter on another thread's hub is woken through that hub's wake-up
 fd (see ``gofer._waitq``), so a plain thread, a coroutine on this hub and a
 coroutine on another hub can share one channel, each blocking in its own way.
+Hand-off is direct: a send to a parked receiver writes the value into its
+record; a receive from a parked sender takes it from the sender's (and refills
+the buffer from it when buffered). ``close`` follows Go: buffered values still
+drain, then receives report closed; a blocked or later send raises ``Closed``.
 
-Hand-off is direct: a send that finds a parked receiver writes the value
-into the receiver's record and wakes it; a receive that finds a parked
-sender takes the value out of its record (refilling the buffer from it when
-buffered). ``close`` follows Go: buffered values still drain; then receives
-report closed; a blocked or later send raises :class:`Closed`.
+Thread safety, and why the hottest path takes no lock: a record is claimed
+by taking it out of its deque (``popleft()`` by a partner or ``close``,
+``remove()`` by its own abort), one C call atomic under the GIL, so exactly
+one party gets it (a select's record also needs its select's token); the
+winner sets its state and wakes it. So a send that raises did not deliver
+its value, and one that returns did. The lock guards the buffer, the closed
+flag and every decision made from more than one look ("no receiver is parked
+and the buffer is full, so park me"); a send to a parked receiver (on a
+rendezvous channel also a receive from a parked sender) needs none and takes
+no lock. Queues change only by ``append``, ``popleft`` and ``remove``, never
+by peeking then popping nor by replacing the deque; code that only looks
+(``select``'s ready check, statistics) takes a snapshot as a hint. The hot
+paths are inline on purpose: the ping-pong benchmark measures them.
 
-Thread safety, and why the hottest path takes no lock:
+Invariants, in the manner of Go's ``runtime/chan.go``; a record is *live*
+(claimable) while ``WAITING`` (a plain send or receive) or ``SELWAIT`` (a
+select's case) with its token unclaimed. Outside the lock queues only shrink,
+so these hold whenever no caller is inside it (tests/chan_invariants.py):
 
-* A record is claimed by taking it out of its deque: ``popleft()`` by a
-  partner or by ``close``, ``remove()`` by its own abort (cancellation,
-  timeout). Each is one C call, atomic under the GIL, so exactly one party
-  gets each record; the winner sets its final state and, if it is not the
-  owner, wakes it. So a sender whose ``send`` raises ``Cancelled`` or
-  ``TimeoutError`` did not deliver its value, and one that returns did.
-* The channel's ``threading.Lock`` guards the buffer, the closed flag and
-  every decision made from more than one look ("no receiver is parked and
-  the buffer is full, so park me"). Every enqueue happens under it.
-* A send that finds a parked receiver (or, on a rendezvous channel, a
-  receive that finds a parked sender) needs no such decision: it pops the
-  partner and hands over the value without the lock.
-* To keep that sound, queues change only by ``append``, ``popleft`` and
-  ``remove``: never by peeking and then popping, never by replacing the
-  deque. Code that only looks (``select``'s readiness check, statistics)
-  takes a snapshot and treats it as a hint.
-
-``select`` (``gofer._select``) uses the same records; the records of one
-select on several channels share a ``_Sel`` token that only one party can
-claim. The hot paths below are written out inline on purpose: they are
-what the ping-pong benchmark measures.
+* A queued record is ``WAITING`` or ``SELWAIT``, queued once, on its
+  direction's queue; its state changes at most once, after it has left:
+  ``DONE``/``CLOSED`` by its popper, ``GONE`` if popped with its token taken,
+  ``ABORTED`` by its own abort. A dead record never becomes live again.
+* Every enqueue is made under the lock, just after a look under it found no
+  partner (a send: no live receiver, no room; a receive: no value, no live
+  sender; a select: no ready case). So live records are in at most one of
+  the two queues, but for one select with a send and a receive case on one
+  rendezvous channel, as in Go.
+* Buffered, counting dead records too: ``len(buf) <= cap``; a non-empty
+  receive queue means an empty buffer, a non-empty send queue a full one.
+  Rendezvous: the buffer stays empty; dead records (of a select that fired
+  elsewhere and has not cleaned up yet) may sit opposite live ones.
+* ``closed`` is set once, under the lock, which then empties both queues
+  (live records wake with ``CLOSED``); nothing is enqueued afterwards, so a
+  closed channel has no waiters and its buffer only drains.
+* Once a send, receive or select returns or raises, no record of it is queued.
 """
 
 from __future__ import annotations

@@ -1,15 +1,27 @@
-"""Coroutines: run, go, join, results, errors, names, callbacks, plain-code mode."""
+"""Tasks (gofer._task): run, go, join, results, errors, names, callbacks, plain-code mode.
+
+Also run() with Ctrl-C and KeyboardInterrupt, joins across threads and hubs,
+and argument errors. Tests commented "Regression (fixed in ...)" reproduce
+bugs found in the review of the core runtime (the former test_core_review.py).
+"""
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import math
+import os
+import queue
+import signal
 import threading
+import time
+from typing import Any
 
 import pytest
+from tests.kernel._kernelutil import _try
 
 import gofer
-from gofer._hub import hub_if_any
+from gofer._hub import get_hub, hub_if_any
 
 
 def test_run_returns_result_and_passes_arguments():
@@ -378,3 +390,256 @@ def test_deadlock_while_cleaning_up_is_raised(vrun):
 
     with pytest.raises(gofer.Deadlock):
         vrun(main)
+
+
+# -- join racing a timeout ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("child_first", [False, True])
+def test_join_timeout_racing_completion_at_the_same_instant(vrun, child_first):
+    def main():
+        def child():
+            gofer.sleep(1)
+            return "done"
+
+        t = gofer.go(child)
+        if child_first:
+            gofer.yield_now()  # child's timer is registered before the join's
+        try:
+            got = t.join(timeout=1)
+        except TimeoutError:
+            got = "timeout"
+        # Either outcome is fine, but exactly one, and no stale wake afterwards.
+        gofer.sleep(3)
+        assert t.join() == "done"
+        return got
+
+    assert vrun(main) == ("done" if child_first else "timeout")
+
+
+# -- run(), Ctrl-C and KeyboardInterrupt -------------------------------------------------
+
+
+def test_run_twice_in_one_thread_and_after_plain_code():
+    assert gofer.run(lambda: 1) == 1
+    assert gofer.run(lambda: 2) == 2
+    gofer.sleep(0)  # plain code: makes a hub
+    t = gofer.go(lambda: 3)
+    assert gofer.run(lambda: t.join() + 1) == 4
+    assert hub_if_any() is None  # run() closed it
+
+
+def test_nested_run_is_a_clear_error(vrun):
+    def main():
+        with pytest.raises(RuntimeError, match="inside a running hub"):
+            gofer.run(lambda: None)
+        got = []
+        get_hub().call_soon(lambda: got.append(_try(lambda: gofer.run(lambda: None))))
+        gofer.sleep(0.1)
+        assert got and isinstance(got[0], RuntimeError)
+
+    vrun(main)
+
+
+def test_run_in_several_threads_at_once():
+    results: dict[int, Any] = {}
+    barrier = threading.Barrier(4)
+
+    def body(i: int) -> int:
+        barrier.wait()
+        hubs = {id(get_hub())}
+        ts = [gofer.go(lambda k=k: (gofer.sleep(0.001), k * i)[1]) for k in range(50)]
+        return sum(t.join() for t in ts) + len(hubs) * 0
+
+    def thread(i: int) -> None:
+        results[i] = _try(lambda: (gofer.run(body, i), id(hub_if_any()))[0])
+
+    ths = [threading.Thread(target=thread, args=(i,)) for i in range(4)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    assert results == {i: sum(range(50)) * i for i in range(4)}
+
+
+def test_ctrl_c_interrupts_run_promptly_and_runs_finally():
+    cleaned = []
+
+    def worker():
+        try:
+            gofer.sleep(1000)
+        finally:
+            cleaned.append("worker")
+
+    def main():
+        gofer.go(worker)
+        gofer.sleep(1000)
+
+    timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        gofer.run(main)
+    assert time.monotonic() - t0 < 5
+    timer.join()
+    assert cleaned == ["worker"]
+
+
+def test_keyboard_interrupt_inside_a_coroutine_reaches_run(vrun):
+    def bad():
+        raise KeyboardInterrupt
+
+    def main():
+        gofer.go(bad)
+        gofer.sleep(100)
+
+    with pytest.raises(KeyboardInterrupt):
+        vrun(main)
+
+
+def test_keyboard_interrupt_from_coroutine_runs_cleanup(vrun):
+    log = []
+
+    def main():
+        def leftover():
+            try:
+                gofer.sleep(100)
+            finally:
+                with gofer.shield():
+                    gofer.sleep(1)
+                log.append("cleanup done")
+
+        def boom():
+            raise KeyboardInterrupt
+
+        gofer.go(leftover)
+        gofer.yield_now()
+        gofer.go(boom)
+        gofer.sleep(100)
+
+    with pytest.raises(KeyboardInterrupt):
+        vrun(main)
+    assert log == ["cleanup done"]
+
+
+# Regression (fixed in 5e84162): KeyboardInterrupt raised by the main coroutine is delivered
+# twice (join re-raises it AND hub._fatal throws it again), cutting the leftovers' cleanup
+def test_keyboard_interrupt_from_main_runs_leftover_cleanup(vrun):
+    log = []
+
+    def main():
+        def leftover():
+            try:
+                gofer.sleep(100)
+            finally:
+                with gofer.shield():
+                    gofer.sleep(1)
+                log.append("cleanup done")
+
+        gofer.go(leftover)
+        gofer.yield_now()
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        vrun(main)
+    assert log == ["cleanup done"]
+
+
+# Regression (fixed in 5e84162): in plain code, a KeyboardInterrupt re-raised by join() is
+# raised a second time at the next blocking call (hub._fatal is never cleared)
+def test_keyboard_interrupt_is_delivered_once_in_plain_code():
+    def boom():
+        raise KeyboardInterrupt
+
+    t = gofer.go(boom)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            t.join()
+        try:
+            gofer.sleep(0.001)
+        except KeyboardInterrupt:
+            pytest.fail("KeyboardInterrupt delivered a second time")
+    finally:
+        get_hub().close()
+
+
+# -- cross-thread ------------------------------------------------------------------------
+
+
+def test_join_cancel_and_callbacks_across_hubs():
+    handoff: queue.Queue[Any] = queue.Queue()
+    done_in: list[int] = []
+
+    def other_thread_main():
+        slow = gofer.go(lambda: (gofer.sleep(0.02), 42)[1])
+        forever = gofer.go(_forever_sleep)
+        handoff.put((slow, forever))
+        with pytest.raises(gofer.Cancelled):
+            forever.join()
+        return slow.join()
+
+    th_result: list[Any] = []
+    th = threading.Thread(
+        target=lambda: th_result.append(_try(lambda: gofer.run(other_thread_main)))
+    )
+    th.start()
+
+    def main():
+        slow, forever = gofer.to_thread(handoff.get, True, 5)
+        slow.add_done_callback(lambda t: done_in.append(threading.get_ident()))
+        with pytest.raises(TimeoutError):
+            forever.join(timeout=0.001)
+        assert slow.join() == 42  # a coroutine of this hub joins a task of another hub
+        forever.cancel()
+        with pytest.raises(gofer.Cancelled):
+            forever.join()
+        assert forever.cancelled()
+
+    gofer.run(main)
+    th.join()
+    assert th_result == [42]
+    assert done_in == [th.ident]
+
+
+def _forever_sleep() -> None:
+    gofer.sleep(3600)
+
+
+def test_join_from_plain_thread_without_run():
+    def main():
+        t = gofer.go(lambda: (gofer.sleep(0.01), "x")[1])
+        out: list[Any] = []
+        th = threading.Thread(target=lambda: out.append(_try(t.join)))
+        th.start()
+        gofer.to_thread(th.join)
+        return out
+
+    assert gofer.run(main) == ["x"]
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+
+def test_bad_input_errors_name_the_problem(vrun):
+    with pytest.raises(TypeError, match="callable"):
+        gofer.run(42)  # type: ignore[arg-type]
+
+    def main():
+        with pytest.raises(TypeError, match="callable"):
+            gofer.go(None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="callable"):
+            gofer.to_thread("x")  # type: ignore[arg-type]
+        t = gofer.go(gofer.sleep, 1)
+        for bad in (-1, math.nan):
+            with pytest.raises(ValueError, match="timeout"):
+                t.join(timeout=bad)
+            with pytest.raises(ValueError, match="timeout"):
+                gofer.timeout(bad)
+            with pytest.raises(ValueError):
+                gofer.sleep(bad)
+        t.join()
+        me = gofer.go(lambda: gofer.current().join())
+        with pytest.raises(RuntimeError, match="join itself"):
+            me.join()
+
+    vrun(main)

@@ -1,10 +1,18 @@
-"""Cancellation, timeouts, shields and nesting (virtual clock)."""
+"""Cancel scopes (gofer._cancel): cancellation, timeouts, shields and nesting (virtual clock).
+
+Also deadlines that expire at the same instant, a NaN deadline, and scopes
+cancelled from another thread.
+"""
 
 from __future__ import annotations
+
+import math
+import threading
 
 import pytest
 
 import gofer
+from gofer._hub import get_hub
 
 
 def test_cancel_parked_task_raises_cancelled_inside(vrun):
@@ -235,3 +243,77 @@ def test_timeout_in_plain_code():
     with pytest.raises(TimeoutError), gofer.timeout(0.01):
         gofer.sleep(10)
     gofer.get_hub().close()
+
+
+def test_nested_timeouts_expiring_at_the_same_instant(vrun):
+    def main():
+        with pytest.raises(TimeoutError), gofer.timeout(1) as outer, gofer.timeout(1) as inner:
+            gofer.sleep(5)
+        assert outer.cancelled_caught and not inner.cancelled_caught
+        with gofer.move_on_after(1) as outer2:
+            with gofer.move_on_after(1) as inner2:
+                gofer.sleep(5)
+            pytest.fail("the outer scope was cancelled too")
+        assert outer2.cancelled_caught and not inner2.cancelled_caught
+        # nothing pending afterwards: the clock moves only for this sleep
+        t0 = get_hub().now()
+        gofer.sleep(1)
+        assert get_hub().now() == t0 + 1
+
+    vrun(main)
+
+
+def test_shield_inside_timeout_inside_scope(vrun):
+    log = []
+
+    def main():
+        with gofer.scope() as s:
+
+            def child():
+                with pytest.raises(TimeoutError), gofer.timeout(1):
+                    with gofer.shield():
+                        gofer.sleep(3)  # not interrupted by the expired timeout
+                        log.append(("shielded done", get_hub().now()))
+                    gofer.sleep(10)  # the expired timeout fires here
+                log.append(("timeout", get_hub().now()))
+
+            s.go(child)
+        return get_hub().now()
+
+    assert vrun(main) == 3
+    assert log == [("shielded done", 3), ("timeout", 3)]
+
+
+# Regression (fixed after 5e84162): CancelScope(deadline=nan) was accepted; the NaN timer then
+# stuck at the head of the heap (real clock: ValueError from the poller thrown into main;
+# virtual clock: the hub spun forever)
+def test_cancel_scope_rejects_a_nan_deadline(vrun):
+    with pytest.raises(ValueError, match="deadline"):
+        gofer.CancelScope(deadline=math.nan)
+
+    def main():
+        with pytest.raises(ValueError, match="timeout"):
+            gofer.Task.join(gofer.go(gofer.sleep, 1), timeout=math.nan)
+
+    vrun(main)
+
+
+def test_cancel_scope_and_done_callback_from_another_thread():
+    seen = []
+
+    def main():
+        t = gofer.go(gofer.sleep, 0.05)
+        th = threading.Thread(target=t.add_done_callback, args=(lambda task: seen.append(threading.current_thread().name),))
+        th.start()
+        th.join()
+        t.join()
+        gofer.yield_now()
+        with gofer.CancelScope() as sc:
+            canceller = threading.Thread(target=sc.cancel)
+            canceller.start()
+            gofer.sleep(30)
+        canceller.join()
+        return sc.cancelled_caught
+
+    assert gofer.run(main) is True
+    assert seen == ["MainThread"]

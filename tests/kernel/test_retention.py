@@ -8,8 +8,10 @@ worker took another task.
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import weakref
+from typing import Any
 
 import pytest
 
@@ -136,3 +138,54 @@ def test_idle_workers_beyond_a_few_are_let_go_when_the_hub_sleeps():
     assert after_burst > _hub._IDLE_KEEP  # kept while busy: spawning reuses them
     assert after_sleep <= _hub._IDLE_KEEP
     assert workers <= _hub._IDLE_KEEP + 1  # the pool and main's own worker
+
+
+class _Big:
+    pass
+
+
+def test_finished_task_frees_its_argument(vrun):
+    def main():
+        arg = _Big()
+        ref_arg = weakref.ref(arg)
+        t = gofer.go(lambda a: None, arg)
+        del arg
+        t.join()
+        del t
+        gc.collect()
+        return ref_arg() is None
+
+    assert vrun(main)
+
+
+# Regression (fixed in 5e84162): after join() returns, the joiner's stale _wait (a _JoinWait)
+# still references the joined Task, keeping it and its result alive until the joiner parks
+# again
+def test_joined_task_result_is_freed_once_dropped(vrun):
+    def main():
+        t = gofer.go(_Big)
+        ref_res = weakref.ref(t.join())
+        del t
+        gc.collect()
+        return ref_res() is None
+
+    assert vrun(main)
+
+
+# Regression (fixed in 5e84162): an idle worker keeps the finished task's contextvars Context
+# (gr_context), so objects the task stored in a ContextVar stay alive
+def test_idle_worker_does_not_keep_the_task_context_alive(vrun):
+    var: contextvars.ContextVar[Any] = contextvars.ContextVar("big")
+
+    def task():
+        var.set(_Big())
+        return weakref.ref(var.get())
+
+    def main():
+        t = gofer.go(task)
+        ref = t.join()
+        del t
+        gc.collect()
+        return ref() is None
+
+    assert vrun(main)

@@ -181,3 +181,22 @@ def test_a_virtual_clock_run_is_refused_while_the_hub_has_coroutines():
             vrun(lambda: None)
     finally:
         t.join()
+
+
+def test_dump_tasks_shows_names_waits_and_stacks(vrun):
+    def napper():
+        gofer.sleep(50)
+
+    def main():
+        t = gofer.go(napper)
+        t.name = "napper-1"
+        gofer.yield_now()
+        buf = io.StringIO()
+        text = gofer.dump_tasks(buf)
+        assert buf.getvalue() == text
+        assert "napper-1: parked on <timer" in text
+        assert "in napper" in text  # its stack
+        assert "main: running" in text
+        t.cancel()
+
+    vrun(main)

@@ -15,8 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gofer.bench import Suite
-from gofer.bench._util import best_of, timed
+from bench import Suite
+from bench._util import best_of, timed
 
 # -- helpers for the async peers -------------------------------------------------
 
@@ -351,7 +351,7 @@ def fanin_threads(p: dict[str, Any]) -> dict[str, float]:
     return {"us_per_item": best_of(lambda: timed(batch, per * k), reps) * 1e6}
 
 
-_M = "gofer.bench.chan"
+_M = "bench.chan"
 
 SUITES = [
     Suite(

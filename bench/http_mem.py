@@ -25,10 +25,10 @@ import tempfile
 import time
 from typing import Any
 
-from gofer.bench import Suite
-from gofer.bench.http import _command, _free_port, _pin, _wait_up
+from bench import Suite
+from bench.http import _command, _free_port, _pin, _wait_up
 
-_M = "gofer.bench.http_mem"
+_M = "bench.http_mem"
 _REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
 _KEEP_ALIVE_S = 3600
 
@@ -71,14 +71,14 @@ def _uvicorn_cmd(port: int, *extra: str) -> list[str]:
     __import__("uvicorn")  # ImportError: the peer is not installed
     __import__("uvloop")
     __import__("httptools")
-    return [sys.executable, "-m", "uvicorn", "gofer.bench._http_apps:asgi", "--host", "127.0.0.1",
+    return [sys.executable, "-m", "uvicorn", "bench._http_apps:asgi", "--host", "127.0.0.1",
             "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
             "--no-access-log", "--lifespan", "off", "--backlog", "4096", *extra]
 
 
 def _gofer_serve_cmd(port: int, interface: str, *extra: str) -> list[str]:
     """``gofer serve``, one worker, serving the benchmark's native or WSGI app."""
-    app = "gofer.bench._http_apps:native" if interface == "native" else "gofer.bench._http_apps:wsgi"
+    app = "bench._http_apps:native" if interface == "native" else "bench._http_apps:wsgi"
     return [sys.executable, "-m", "gofer", "serve", "-b", f"127.0.0.1:{port}", "-i", interface,
             "--workers", "1", "--backlog", "4096", "--log-level", "warning", *extra, app]
 
@@ -287,4 +287,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["client"]:
         client(int(sys.argv[2]), int(sys.argv[3]))
     else:
-        raise SystemExit("usage: python -m gofer.bench.http_mem client PORT N")
+        raise SystemExit("usage: python -m bench.http_mem client PORT N")

@@ -32,9 +32,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from gofer.bench import Suite
+from bench import Suite, child_env
 
-_M = "gofer.bench.interop"
+_M = "bench.interop"
 
 _SERVER = """
 import gofer
@@ -65,7 +65,7 @@ def _http_server() -> Iterator[int]:
     cmd = [sys.executable, "-c", _SERVER]
     if os.path.exists("/usr/bin/taskset") and (os.cpu_count() or 1) > 1:
         cmd = ["taskset", "-c", "1", *cmd]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=child_env())
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

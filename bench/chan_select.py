@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from gofer.bench import Suite
-from gofer.bench._util import best_of, timed
-from gofer.bench.chan import _amedian, _asyncio_runner
+from bench import Suite
+from bench._util import best_of, timed
+from bench.chan import _amedian, _asyncio_runner
 
 # -- select loop ---------------------------------------------------------------------
 
@@ -180,7 +180,7 @@ def handoff_threads(p: dict[str, Any]) -> dict[str, float]:
     return {"us_per_item": best_of(lambda: timed(batch, n), reps) * 1e6}
 
 
-_M = "gofer.bench.chan_select"
+_M = "bench.chan_select"
 
 SUITES = [
     Suite(

@@ -1,4 +1,9 @@
-"""``gofer bench``: side-by-side benchmark suites against gofer's peers.
+"""gofer's benchmarks: side-by-side suites against its peers, run from a checkout.
+
+``python -m bench`` in a gofer checkout (or ``gofer bench`` with gofer
+installed from it in editable mode) runs them; they are not part of the
+installed package, and measure whichever ``gofer`` is importable (the
+checkout's ``src/`` where none is).
 
 A *suite* measures one workload on several *systems* (gofer, asyncio,
 uvloop, trio, gevent, threads, ...). Every single measurement runs in a fresh
@@ -16,22 +21,33 @@ means "not installed" and the system is skipped with that reason.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["SUITE_MODULES", "Suite", "all_suites", "find_suite"]
+__all__ = ["ROOT", "SUITE_MODULES", "Suite", "all_suites", "child_env", "find_suite"]
+
+# The checkout: bench/ is a top-level package beside src/.
+ROOT = Path(__file__).resolve().parent.parent
+_PATHS = [str(ROOT)]
+if importlib.util.find_spec("gofer") is None:  # not installed: the checkout's own
+    _PATHS.append(str(ROOT / "src"))
+    sys.path.insert(0, _PATHS[-1])
 
 # Modules that define SUITES; later issues add theirs here.
 SUITE_MODULES = [
-    "gofer.bench.core",
-    "gofer.bench.echo",
-    "gofer.bench.chan",
-    "gofer.bench.chan_select",
-    "gofer.bench.http",
-    "gofer.bench.http_mem",
-    "gofer.bench.https",
-    "gofer.bench.interop",
+    "bench.core",
+    "bench.echo",
+    "bench.chan",
+    "bench.chan_select",
+    "bench.http",
+    "bench.http_mem",
+    "bench.https",
+    "bench.interop",
 ]
 
 
@@ -78,6 +94,18 @@ def find_suite(name: str) -> Suite:
         if s.name == name:
             return s
     raise KeyError(f"no benchmark suite named {name!r}")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This environment for a child process (worker, server) that imports ``bench`` or ``gofer``.
+
+    Children start in other directories (a test's temporary one), so the
+    checkout goes on their ``PYTHONPATH``.
+    """
+    env = dict(os.environ, **extra)
+    old = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p not in _PATHS]
+    env["PYTHONPATH"] = os.pathsep.join([*_PATHS, *old])
+    return env
 
 
 def resolve(ref: str) -> Callable[[dict[str, Any]], dict[str, float]]:

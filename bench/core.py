@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gofer.bench import Suite
-from gofer.bench._util import best_of, rss_bytes, timed
+from bench import Suite
+from bench._util import best_of, rss_bytes, timed
 
 # -- spawn + one yield + join ----------------------------------------------------
 
@@ -354,7 +354,7 @@ def mem_trio(p: dict[str, Any]) -> dict[str, float]:
     return {"bytes_per_coroutine": trio.run(main)}
 
 
-_M = "gofer.bench.core"
+_M = "bench.core"
 
 SUITES = [
     Suite(

@@ -1,6 +1,6 @@
 """HTTPS hello-world suites: server CPU per request over TLS, one worker each.
 
-The same workload as :mod:`gofer.bench.http` (server pinned to CPU 0, ``wrk``
+The same workload as :mod:`bench.http` (server pinned to CPU 0, ``wrk``
 over ``https://`` pinned to CPU 1, a warm-up, then the server's process-tree
 CPU per request, requests/s and p99), with TLS on every server. The
 certificate (a self-signed ECDSA P-256 one for ``localhost``, key in PKCS#8
@@ -20,11 +20,11 @@ import subprocess
 import tempfile
 from typing import Any
 
-from gofer.bench import Suite
-from gofer.bench.http import _command, _free_port, _pin, _tree_cpu, _wait_up, _wrk
-from gofer.bench.http_mem import _gofer_serve_cmd, _uvicorn_cmd
+from bench import Suite
+from bench.http import _command, _free_port, _pin, _tree_cpu, _wait_up, _wrk
+from bench.http_mem import _gofer_serve_cmd, _uvicorn_cmd
 
-_M = "gofer.bench.https"
+_M = "bench.https"
 
 
 def make_cert(tmp: str) -> tuple[str, str]:

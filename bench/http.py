@@ -23,9 +23,9 @@ import tempfile
 import time
 from typing import Any
 
-from gofer.bench import Suite
+from bench import Suite
 
-_M = "gofer.bench.http"
+_M = "bench.http"
 
 _PIPELINE_LUA = """
 init = function(args)
@@ -80,7 +80,7 @@ def _command(system: str, port: int, tmp: str, nginx_conf: str = _NGINX_CONF) ->
             __import__(mod)  # ImportError: the peer is not installed
         if system == "uvicorn":
             __import__("uvloop")
-        return [py, "-m", "gofer.bench._http_apps", system, str(port)]
+        return [py, "-m", "bench._http_apps", system, str(port)]
     if system in ("granian-wsgi", "granian-asgi"):
         __import__("granian")
         iface = system.split("-")[1]
@@ -91,7 +91,7 @@ def _command(system: str, port: int, tmp: str, nginx_conf: str = _NGINX_CONF) ->
             cmd += ["--blocking-threads", "1"]
         else:
             cmd += ["--loop", "uvloop"]
-        return [*cmd, f"gofer.bench._http_apps:{iface}"]
+        return [*cmd, f"bench._http_apps:{iface}"]
     if system == "nginx":
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
         if nginx is None:

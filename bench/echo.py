@@ -1,6 +1,6 @@
 """The echo benchmark: gofer's blocking-style echo server against its peers.
 
-Each measurement starts one echo server (``gofer.bench._echo_servers``, or
+Each measurement starts one echo server (``bench._echo_servers``, or
 the C epoll server in ``c/echo_server.c`` as the ceiling) pinned to one CPU,
 and the C load generator ``c/echo_load.c`` pinned to another. The load
 generator keeps CONNS connections in ping-pong (one SIZE-byte message in
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gofer.bench import Suite
+from bench import Suite, child_env
 
 _C_DIR = Path(__file__).with_name("c")
 
@@ -132,13 +132,13 @@ def run_echo(system: str, p: dict[str, Any]) -> dict[str, float]:
     if system == "c-epoll":
         cmd = [build("echo_server"), "0"]
     else:
-        cmd = [sys.executable, "-m", "gofer.bench._echo_servers", system]
+        cmd = [sys.executable, "-m", "bench._echo_servers", system]
     scpu, ccpu = _cpus()
     deadline = time.monotonic() + 30 + p["warmup"] + p["duration"]
     server = client = None
     lines: list[_Lines] = []
     try:
-        server = subprocess.Popen(cmd, stdout=subprocess.PIPE, preexec_fn=_pinned(scpu))
+        server = subprocess.Popen(cmd, stdout=subprocess.PIPE, preexec_fn=_pinned(scpu), env=child_env())
         sl = _Lines(server, deadline)
         lines.append(sl)
         first = sl.next("the server's port")
@@ -193,7 +193,7 @@ echo_trio = _system("trio")
 echo_threads = _system("threads")
 echo_c_epoll = _system("c-epoll")
 
-_M = "gofer.bench.echo"
+_M = "bench.echo"
 _SYSTEMS = {
     "gofer": f"{_M}:echo_gofer",
     "gofer (net.serve)": f"{_M}:echo_gofer_serve",

@@ -20,6 +20,7 @@ means "not installed" and the system is skipped with that reason.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROOT", "SUITE_MODULES", "Suite", "all_suites", "child_env", "find_suite"]
+__all__ = ["ROOT", "SUITE_MODULES", "Suite", "all_suites", "child_env", "find_suite", "systems"]
 
 # The checkout: bench/ is a top-level package beside src/.
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,8 +59,9 @@ class Suite:
     ``metric`` names the figure that ranks the systems (its unit in
     ``unit``); ``lower_is_better`` says which way is good. ``params`` are the
     full-run parameters, ``quick`` overrides them for ``--quick``.
-    ``systems`` maps a system name to a *reference* "module:function" so that
-    the subprocess can import just that.
+    ``systems`` maps a system name to a *reference* "module:function" (or
+    "module:function:name", see :func:`resolve`) so that the subprocess can
+    import just that.
     """
 
     name: str
@@ -96,6 +98,11 @@ def find_suite(name: str) -> Suite:
     raise KeyError(f"no benchmark suite named {name!r}")
 
 
+def systems(module: str, prefix: str, *names: str) -> dict[str, str]:
+    """``{name: "module:prefix_name"}`` (dashes in a name become underscores), in order."""
+    return {name: f"{module}:{prefix}_{name.replace('-', '_')}" for name in names}
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """This environment for a child process (worker, server) that imports ``bench`` or ``gofer``.
 
@@ -109,5 +116,11 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def resolve(ref: str) -> Callable[[dict[str, Any]], dict[str, float]]:
-    mod, _, fn = ref.partition(":")
-    return getattr(importlib.import_module(mod), fn)
+    """The system a reference names: ``module:function``, or ``module:function:name``.
+
+    The second form is for one function that measures several systems,
+    ``function(name, params)``.
+    """
+    mod, fn, *name = ref.split(":", 2)
+    func = getattr(importlib.import_module(mod), fn)
+    return functools.partial(func, name[0]) if name else func

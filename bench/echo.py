@@ -174,37 +174,18 @@ def run_echo(system: str, p: dict[str, Any]) -> dict[str, float]:
         _stop(server)
 
 
-def _system(name: str) -> Any:
-    def fn(p: dict[str, Any]) -> dict[str, float]:
-        return run_echo(name, p)
-
-    fn.__name__ = name.replace("-", "_")
-    return fn
-
-
-echo_gofer = _system("gofer")
-echo_gofer_serve = _system("gofer-serve")
-echo_gevent = _system("gevent")
-echo_asyncio_streams = _system("asyncio-streams")
-echo_asyncio_protocol = _system("asyncio-protocol")
-echo_uvloop_streams = _system("uvloop-streams")
-echo_uvloop_protocol = _system("uvloop-protocol")
-echo_trio = _system("trio")
-echo_threads = _system("threads")
-echo_c_epoll = _system("c-epoll")
-
 _M = "bench.echo"
-_SYSTEMS = {
-    "gofer": f"{_M}:echo_gofer",
-    "gofer (net.serve)": f"{_M}:echo_gofer_serve",
-    "uvloop-protocol": f"{_M}:echo_uvloop_protocol",
-    "uvloop-streams": f"{_M}:echo_uvloop_streams",
-    "asyncio-protocol": f"{_M}:echo_asyncio_protocol",
-    "asyncio-streams": f"{_M}:echo_asyncio_streams",
-    "gevent": f"{_M}:echo_gevent",
-    "trio": f"{_M}:echo_trio",
-    "threads": f"{_M}:echo_threads",
-    "c-epoll (ceiling)": f"{_M}:echo_c_epoll",
+_SYSTEMS = {  # name shown: the server run_echo starts
+    "gofer": "gofer",
+    "gofer (net.serve)": "gofer-serve",
+    "uvloop-protocol": "uvloop-protocol",
+    "uvloop-streams": "uvloop-streams",
+    "asyncio-protocol": "asyncio-protocol",
+    "asyncio-streams": "asyncio-streams",
+    "gevent": "gevent",
+    "trio": "trio",
+    "threads": "threads",
+    "c-epoll (ceiling)": "c-epoll",
 }
 
 
@@ -215,7 +196,7 @@ def _suite(name: str, size: int, conns: int) -> Suite:
         "server on one core, C load generator on another",
         metric="cpu_us_per_rt",
         unit="server CPU us per round trip",
-        systems=dict(_SYSTEMS),
+        systems={name: f"{_M}:run_echo:{server}" for name, server in _SYSTEMS.items()},
         params={"size": size, "conns": conns, "warmup": 0.5, "duration": 1.5},
         quick={"warmup": 0.3, "duration": 1.0},
         rounds=3,

@@ -20,9 +20,16 @@ import subprocess
 import tempfile
 from typing import Any
 
-from bench import Suite
-from bench.http import _command, _free_port, _pin, _tree_cpu, _wait_up, _wrk
-from bench.http_mem import _gofer_serve_cmd, _uvicorn_cmd
+from bench._http_harness import (
+    free_port,
+    gofer_serve_cmd,
+    granian_cmd,
+    load,
+    require_wrk,
+    server,
+    uvicorn_cmd,
+    wrk_suite,
+)
 
 _M = "bench.https"
 
@@ -41,88 +48,31 @@ def make_cert(tmp: str) -> tuple[str, str]:
     return cert, key
 
 
-def _server_cmd(system: str, port: int, tmp: str, cert: str, key: str) -> list[str]:
+def _server_cmd(system: str, port: int, cert: str, key: str) -> list[str]:
     if system in ("gofer", "gofer-wsgi"):
         iface = "native" if system == "gofer" else "wsgi"
-        return _gofer_serve_cmd(port, iface, "--certfile", cert, "--keyfile", key)
+        return gofer_serve_cmd(port, iface, "--certfile", cert, "--keyfile", key)
     if system == "uvicorn":
-        return _uvicorn_cmd(port, "--ssl-certfile", cert, "--ssl-keyfile", key)
+        return uvicorn_cmd(port, "--ssl-certfile", cert, "--ssl-keyfile", key)
     if system in ("granian-wsgi", "granian-asgi"):
-        *opts, app = _command(system, port, tmp)  # the plaintext suite's granian command, less the app
-        return [*opts, "--ssl-certificate", cert, "--ssl-keyfile", key, app]
+        return granian_cmd(system.split("-")[1], port, "--ssl-certificate", cert, "--ssl-keyfile", key)
     raise ValueError(f"unknown system {system!r}")
 
 
 def measure(system: str, p: dict[str, Any]) -> dict[str, float]:
     """Start ``system`` with TLS, load it with wrk over https, return rps, CPU us per request and p99."""
-    if shutil.which("wrk") is None:
-        raise ImportError("wrk", name="wrk")
-    port = _free_port()
+    require_wrk()
+    port = free_port()
     path = "/json" if p["kind"] == "json" else "/plaintext"
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = make_cert(tmp)
-        cmd = [*_pin(0), *_server_cmd(system, port, tmp, cert, key)]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        try:
-            ctx = ssl.create_default_context(cafile=cert)
-            ctx.check_hostname = False  # we connect to 127.0.0.1; the chain is still checked
-            _wait_up(port, path, proc, ctx=ctx)
-            url = f"https://127.0.0.1:{port}{path}"
-            _wrk(url, p, p["warmup"], None)
-            cpu0 = _tree_cpu(proc.pid)
-            res = _wrk(url, p, p["duration"], None)
-            cpu1 = _tree_cpu(proc.pid)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-    n = res.pop("requests")
-    res["cpu_us_per_req"] = (cpu1 - cpu0) / n * 1e6 if n else float("nan")
-    return res
+        ctx = ssl.create_default_context(cafile=cert)
+        ctx.check_hostname = False  # we connect to 127.0.0.1; the chain is still checked
+        with server(_server_cmd(system, port, cert, key), port, tmp, path, ctx) as proc:
+            return load(proc, f"https://127.0.0.1:{port}{path}", p)
 
 
-def _system(name: str) -> Any:
-    def run(p: dict[str, Any]) -> dict[str, float]:
-        return measure(name, p)
+_NAMES = ("gofer", "gofer-wsgi", "uvicorn", "granian-wsgi", "granian-asgi")
+_GOAL = "gofer (native and WSGI) CPU/request over TLS <= granian's, side by side with uvicorn"
 
-    run.__name__ = name
-    return run
-
-
-gofer_native = _system("gofer")
-gofer_wsgi = _system("gofer-wsgi")
-uvicorn_asgi = _system("uvicorn")
-granian_wsgi = _system("granian-wsgi")
-granian_asgi = _system("granian-asgi")
-
-_SYSTEMS = {
-    "gofer": f"{_M}:gofer_native",
-    "gofer-wsgi": f"{_M}:gofer_wsgi",
-    "uvicorn": f"{_M}:uvicorn_asgi",
-    "granian-wsgi": f"{_M}:granian_wsgi",
-    "granian-asgi": f"{_M}:granian_asgi",
-}
-
-
-def _suite(name: str, kind: str) -> Suite:
-    what = "plaintext" if kind == "plaintext" else "JSON"
-    return Suite(
-        name=name,
-        description=f"HTTPS hello-world {what}: server CPU per request (server on CPU 0, wrk on CPU 1)",
-        metric="cpu_us_per_req",
-        unit="us CPU per request",
-        systems=dict(_SYSTEMS),
-        params={"kind": kind, "pipeline": 1, "connections": 100, "duration": 8, "warmup": 2},
-        quick={"duration": 3, "warmup": 1},
-        rounds=3,
-        quick_rounds=1,
-        timeout=90.0,
-        goal="gofer (native and WSGI) CPU/request over TLS <= granian's, side by side with uvicorn",
-    )
-
-
-SUITES = [_suite("https_plaintext", "plaintext"), _suite("https_json", "json")]
+SUITES = [wrk_suite(name, "HTTPS", _M, _NAMES, kind, 1, _GOAL) for name, kind in [("https_plaintext", "plaintext"), ("https_json", "json")]]

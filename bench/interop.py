@@ -24,17 +24,21 @@ client's CPU time per query.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-from bench import Suite, child_env
+from bench import Suite, child_env, systems
 
 _M = "bench.interop"
+T = TypeVar("T")
+# fan_out(fn, count, conc): conc copies of fn(count) at once, their results in a list.
+FanOut = Callable[[Callable[[int], Any], int, int], list[Any]]
 
 _SERVER = """
 import gofer
@@ -59,6 +63,46 @@ def _pin(cpu: int) -> None:
         os.sched_setaffinity(0, {cpu % (os.cpu_count() or 1)})
 
 
+def _timed(fn: Callable[[], T]) -> tuple[T, float, float]:
+    """``fn()``'s result, wall seconds and this process's CPU seconds (all threads)."""
+    c0, t0 = _cpu(), time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0, _cpu() - c0
+
+
+# -- the concurrency each system brings --------------------------------------------
+
+
+def _gofer_fan_out(fn: Callable[[int], Any], count: int, conc: int) -> list[Any]:
+    """Inside gofer.run: conc coroutines."""
+    import gofer
+
+    ts = [gofer.go(fn, count) for _ in range(conc)]
+    return [t.join() for t in ts]
+
+
+def _gevent_fan_out(fn: Callable[[int], Any], count: int, conc: int) -> list[Any]:
+    import gevent
+
+    gs = [gevent.spawn(fn, count) for _ in range(conc)]
+    gevent.joinall(gs, raise_error=True)
+    return [g.value for g in gs]
+
+
+def _threads_fan_out(fn: Callable[[int], Any], count: int, conc: int) -> list[Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(conc) as pool:
+        return list(pool.map(lambda _: fn(count), range(conc)))
+
+
+def _call(fn: Callable[[], T]) -> T:
+    return fn()
+
+
+# -- requests ---------------------------------------------------------------------
+
+
 @contextlib.contextmanager
 def _http_server() -> Iterator[int]:
     """A gofer HTTP server in its own process on CPU 1; yields its port."""
@@ -77,12 +121,6 @@ def _http_server() -> Iterator[int]:
         proc.wait(10)
 
 
-def _result(n: int, wall: float, cpu: float, errors: int) -> dict[str, float]:
-    if errors:
-        raise RuntimeError(f"{errors} of {n} requests failed")
-    return {"wall_s": wall, "cpu_us_per_request": cpu / n * 1e6, "requests_per_s": n / wall}
-
-
 def _worker_loop(url: str, count: int) -> int:
     import requests
 
@@ -95,58 +133,35 @@ def _worker_loop(url: str, count: int) -> int:
     return bad
 
 
-def requests_gofer(p: dict[str, Any]) -> dict[str, float]:
-    import gofer
-
-    gofer.patch()
+def _requests(p: dict[str, Any], fan_out: FanOut) -> dict[str, float]:
+    """``p['n']`` GETs by ``p['concurrency']`` workers of ``fan_out``; the client's figures."""
     _pin(0)
     n, conc = int(p["n"]), int(p["concurrency"])
     with _http_server() as port:
         url = f"http://127.0.0.1:{port}/"
         _worker_loop(url, 10)  # warm-up: imports, first connection
+        bad, wall, cpu = _timed(lambda: sum(fan_out(functools.partial(_worker_loop, url), n // conc, conc)))
+    if bad:
+        raise RuntimeError(f"{bad} of {n} requests failed")
+    return {"wall_s": wall, "cpu_us_per_request": cpu / n * 1e6, "requests_per_s": n / wall}
 
-        def main() -> int:
-            ts = [gofer.go(_worker_loop, url, n // conc) for _ in range(conc)]
-            return sum(t.join() for t in ts)
 
-        c0, t0 = _cpu(), time.perf_counter()
-        bad = gofer.run(main)
-        wall, cpu = time.perf_counter() - t0, _cpu() - c0
-    return _result(n, wall, cpu, bad)
+def requests_gofer(p: dict[str, Any]) -> dict[str, float]:
+    import gofer
+
+    gofer.patch()
+    return _requests(p, lambda fn, count, conc: gofer.run(_gofer_fan_out, fn, count, conc))
 
 
 def requests_gevent(p: dict[str, Any]) -> dict[str, float]:
     from gevent import monkey
 
     monkey.patch_all()
-    import gevent
-
-    _pin(0)
-    n, conc = int(p["n"]), int(p["concurrency"])
-    with _http_server() as port:
-        url = f"http://127.0.0.1:{port}/"
-        _worker_loop(url, 10)
-        c0, t0 = _cpu(), time.perf_counter()
-        gs = [gevent.spawn(_worker_loop, url, n // conc) for _ in range(conc)]
-        gevent.joinall(gs, raise_error=True)
-        wall, cpu = time.perf_counter() - t0, _cpu() - c0
-        bad = sum(g.value for g in gs)
-    return _result(n, wall, cpu, bad)
+    return _requests(p, _gevent_fan_out)
 
 
 def requests_threads(p: dict[str, Any]) -> dict[str, float]:
-    from concurrent.futures import ThreadPoolExecutor
-
-    _pin(0)
-    n, conc = int(p["n"]), int(p["concurrency"])
-    with _http_server() as port:
-        url = f"http://127.0.0.1:{port}/"
-        _worker_loop(url, 10)
-        c0, t0 = _cpu(), time.perf_counter()
-        with ThreadPoolExecutor(conc) as pool:
-            bad = sum(pool.map(lambda _: _worker_loop(url, n // conc), range(conc)))
-        wall, cpu = time.perf_counter() - t0, _cpu() - c0
-    return _result(n, wall, cpu, bad)
+    return _requests(p, _threads_fan_out)
 
 
 # -- PostgreSQL -------------------------------------------------------------------
@@ -165,54 +180,56 @@ def _pg_dsn(port: int) -> str:
     return f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
 
 
+def _psycopg3_client(port: int, count: int) -> None:
+    import psycopg
+
+    with psycopg.connect(_pg_dsn(port), autocommit=True) as conn:
+        cur = conn.cursor()
+        for _ in range(count):
+            cur.execute("SELECT 1")
+            cur.fetchone()
+
+
+def _psycopg2_client(port: int, count: int) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(_pg_dsn(port))
+    conn.autocommit = True
+    try:
+        cur = conn.cursor()
+        for _ in range(count):
+            cur.execute("SELECT 1")
+            cur.fetchone()
+    finally:
+        conn.close()
+
+
+def _pg(p: dict[str, Any], client: Callable[[int, int], None], fan_out: FanOut,
+        runner: Callable[[Callable[[], Any]], Any] = _call) -> dict[str, float]:
+    """``p['concurrency']`` clients of ``fan_out`` share ``p['n']`` queries, timed after a warm-up
+    client, all inside ``runner`` (gofer.run); queries per second and CPU per query."""
+    _pin(0)
+    n, conc = int(p["n"]), int(p["concurrency"])
+    with _postgres() as port:
+        one = functools.partial(client, port)
+
+        def main() -> tuple[Any, float, float]:
+            one(10)
+            return _timed(lambda: fan_out(one, n // conc, conc))
+
+        _, wall, cpu = runner(main)
+    return _pg_figures(n, wall, cpu)
+
+
+def _pg_figures(n: int, wall: float, cpu: float) -> dict[str, float]:
+    return {"queries_per_s": n / wall, "cpu_us_per_query": cpu / n * 1e6}
+
+
 def pg_gofer(p: dict[str, Any]) -> dict[str, float]:
     import gofer
 
     gofer.patch()
-    import psycopg
-
-    _pin(0)
-    n, conc = int(p["n"]), int(p["concurrency"])
-    with _postgres() as port:
-
-        def client(count: int) -> None:
-            with psycopg.connect(_pg_dsn(port), autocommit=True) as conn:
-                cur = conn.cursor()
-                for _ in range(count):
-                    cur.execute("SELECT 1")
-                    cur.fetchone()
-
-        def main() -> tuple[float, float]:
-            client(10)
-            c0, t0 = _cpu(), time.perf_counter()
-            ts = [gofer.go(client, n // conc) for _ in range(conc)]
-            for t in ts:
-                t.join()
-            return time.perf_counter() - t0, _cpu() - c0
-
-        wall, cpu = gofer.run(main)
-    return {"queries_per_s": n / wall, "cpu_us_per_query": cpu / n * 1e6}
-
-
-def _psycopg2_clients(port: int, n: int, conc: int, spawn: Any, join_all: Any) -> tuple[float, float]:
-    """``conc`` psycopg2 clients of ``n // conc`` queries each; (wall, cpu) seconds."""
-    import psycopg2
-
-    def client(count: int) -> None:
-        conn = psycopg2.connect(_pg_dsn(port))
-        conn.autocommit = True
-        try:
-            cur = conn.cursor()
-            for _ in range(count):
-                cur.execute("SELECT 1")
-                cur.fetchone()
-        finally:
-            conn.close()
-
-    client(10)
-    c0, t0 = _cpu(), time.perf_counter()
-    join_all([spawn(client, n // conc) for _ in range(conc)])
-    return time.perf_counter() - t0, _cpu() - c0
+    return _pg(p, _psycopg3_client, _gofer_fan_out, gofer.run)
 
 
 def pg_gofer_psycopg2(p: dict[str, Any]) -> dict[str, float]:
@@ -222,15 +239,7 @@ def pg_gofer_psycopg2(p: dict[str, Any]) -> dict[str, float]:
     from gofer import patch_db
 
     patch_db.patch_psycopg2()  # the wait callback (gofer.patch() sets it where wired)
-    _pin(0)
-    n, conc = int(p["n"]), int(p["concurrency"])
-    with _postgres() as port:
-
-        def main() -> tuple[float, float]:
-            return _psycopg2_clients(port, n, conc, gofer.go, lambda ts: [t.join() for t in ts])
-
-        wall, cpu = gofer.run(main)
-    return {"queries_per_s": n / wall, "cpu_us_per_query": cpu / n * 1e6}
+    return _pg(p, _psycopg2_client, _gofer_fan_out, gofer.run)
 
 
 def _gevent_wait_callback(conn: Any, timeout: Any = None) -> None:
@@ -254,21 +263,13 @@ def pg_gevent(p: dict[str, Any]) -> dict[str, float]:
     from gevent import monkey
 
     monkey.patch_all()
-    import gevent
-    import psycopg2
     import psycopg2.extensions
 
     psycopg2.extensions.set_wait_callback(_gevent_wait_callback)
-    _pin(0)
-    n, conc = int(p["n"]), int(p["concurrency"])
-    with _postgres() as port:
-        wall, cpu = _psycopg2_clients(
-            port, n, conc, gevent.spawn, lambda gs: gevent.joinall(gs, raise_error=True)
-        )
-    return {"queries_per_s": n / wall, "cpu_us_per_query": cpu / n * 1e6}
+    return _pg(p, _psycopg2_client, _gevent_fan_out)
 
 
-def pg_asyncpg(p: dict[str, Any]) -> dict[str, float]:
+def pg_asyncpg_uvloop(p: dict[str, Any]) -> dict[str, float]:
     import asyncio
 
     import asyncpg
@@ -293,44 +294,22 @@ def pg_asyncpg(p: dict[str, Any]) -> dict[str, float]:
             return time.perf_counter() - t0, _cpu() - c0
 
         wall, cpu = uvloop.run(main())
-    return {"queries_per_s": n / wall, "cpu_us_per_query": cpu / n * 1e6}
+    return _pg_figures(n, wall, cpu)
+
+
+def _suite(name: str, description: str, metric: str, unit: str, names: tuple[str, ...], n: int,
+           quick_n: int, goal: str, lower_is_better: bool = True) -> Suite:
+    prefix = name.removeprefix("interop_")
+    return Suite(name=name, description=description, metric=metric, unit=unit, lower_is_better=lower_is_better,
+                 systems=systems(_M, prefix, *names), params={"n": n, "concurrency": 100}, quick={"n": quick_n},
+                 rounds=3, quick_rounds=1, timeout=300.0, goal=goal)
 
 
 SUITES = [
-    Suite(
-        name="interop_requests",
-        description="requests, unchanged: 10,000 GETs, 100 at a time, to a local server (client figures)",
-        metric="cpu_us_per_request",
-        unit="client CPU us per request",
-        systems={
-            "gofer": f"{_M}:requests_gofer",
-            "gevent": f"{_M}:requests_gevent",
-            "threads": f"{_M}:requests_threads",
-        },
-        params={"n": 10_000, "concurrency": 100},
-        quick={"n": 2_000},
-        rounds=3,
-        quick_rounds=1,
-        timeout=300.0,
-        goal="gofer ahead of gevent (wall time and CPU)",
-    ),
-    Suite(
-        name="interop_pg",
-        description="100 PostgreSQL clients on their own connections running SELECT 1",
-        metric="queries_per_s",
-        unit="queries per second",
-        lower_is_better=False,
-        systems={
-            "gofer": f"{_M}:pg_gofer",
-            "gofer-psycopg2": f"{_M}:pg_gofer_psycopg2",
-            "gevent": f"{_M}:pg_gevent",
-            "asyncpg-uvloop": f"{_M}:pg_asyncpg",
-        },
-        params={"n": 50_000, "concurrency": 100},
-        quick={"n": 10_000},
-        rounds=3,
-        quick_rounds=1,
-        timeout=300.0,
-        goal="gofer ahead of gevent; asyncpg on uvloop quoted beside it",
-    ),
+    _suite("interop_requests", "requests, unchanged: 10,000 GETs, 100 at a time, to a local server (client figures)",
+           "cpu_us_per_request", "client CPU us per request", ("gofer", "gevent", "threads"),
+           10_000, 2_000, "gofer ahead of gevent (wall time and CPU)"),
+    _suite("interop_pg", "100 PostgreSQL clients on their own connections running SELECT 1",
+           "queries_per_s", "queries per second", ("gofer", "gofer-psycopg2", "gevent", "asyncpg-uvloop"),
+           50_000, 10_000, "gofer ahead of gevent; asyncpg on uvloop quoted beside it", lower_is_better=False),
 ]

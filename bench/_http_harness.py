@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench import Suite, child_env
+from bench._util import stop
 
 APPS = "bench._http_apps"
 
@@ -146,12 +147,7 @@ def server(
             raise RuntimeError(f"{exc}: {tail}" if tail else str(exc)) from None
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
 
 
 def _wait_up(port: int, path: str, proc: subprocess.Popen[bytes], ctx: ssl.SSLContext | None,

@@ -22,7 +22,6 @@ directory; without a C compiler the suites are skipped.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import selectors
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import Suite, child_env
+from bench._util import stop
 
 _C_DIR = Path(__file__).with_name("c")
 
@@ -110,22 +110,6 @@ class _Lines:
         self.sel.close()
 
 
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None:
-        return
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for f in (proc.stdin, proc.stdout):
-        if f is not None:
-            with contextlib.suppress(OSError):
-                f.close()
-
-
 def run_echo(system: str, p: dict[str, Any]) -> dict[str, float]:
     """One measurement of ``system`` with ``p`` = size, conns, warmup, duration."""
     loader = build("echo_load")
@@ -152,11 +136,11 @@ def run_echo(system: str, p: dict[str, Any]) -> dict[str, float]:
         if cl.next("START") != "START":
             raise RuntimeError("the load generator did not start")
         t0, s0, c0 = time.monotonic(), _cpu_seconds(server.pid), _cpu_seconds(client.pid)
-        stop = cl.next("STOP").split()
+        last = cl.next("STOP").split()
         t1, s1, c1 = time.monotonic(), _cpu_seconds(server.pid), _cpu_seconds(client.pid)
-        if stop[0] != "STOP":
-            raise RuntimeError(f"unexpected line from the load generator: {stop}")
-        trips, secs = int(stop[1]), float(stop[2])
+        if last[0] != "STOP":
+            raise RuntimeError(f"unexpected line from the load generator: {last}")
+        trips, secs = int(last[1]), float(last[2])
         if trips == 0:
             raise RuntimeError("no round trip completed")
         rps = trips / secs
@@ -170,8 +154,8 @@ def run_echo(system: str, p: dict[str, Any]) -> dict[str, float]:
     finally:
         for ln in lines:
             ln.close()
-        _stop(client)
-        _stop(server)
+        stop(client, grace=2)
+        stop(server, grace=2)
 
 
 _M = "bench.echo"

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from bench import Suite, child_env, systems
+from bench._util import stop
 
 _M = "bench.interop"
 T = TypeVar("T")
@@ -117,8 +118,7 @@ def _http_server() -> Iterator[int]:
             raise RuntimeError("the HTTP server for the bench did not start")
         yield int(line)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
 
 
 def _worker_loop(url: str, count: int) -> int:

@@ -26,6 +26,7 @@ from typing import Any
 
 from bench import Suite, child_env
 from bench._http_harness import free_port, gofer_serve_cmd, nginx_cmd, pin, server, uvicorn_cmd
+from bench._util import stop
 
 _M = "bench.http_mem"
 _REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
@@ -115,8 +116,7 @@ def measure(system: str, p: dict[str, Any]) -> dict[str, float]:
             time.sleep(p["settle"])  # the server sees the FINs and lets the connections go
             rss2 = _settled_rss(proc.pid, p["settle"])
         finally:
-            client_proc.kill()
-            client_proc.wait(10)
+            stop(client_proc, grace=1)
     return {
         "bytes_per_conn": (rss1 - rss0) / n,
         "alive": float(alive),

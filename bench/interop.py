@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -34,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from bench import Suite, child_env, systems
-from bench._util import stop
+from bench._util import cpu_seconds, stop
 
 _M = "bench.interop"
 T = TypeVar("T")
@@ -54,11 +53,6 @@ gofer.run(main)
 """
 
 
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def _pin(cpu: int) -> None:
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {cpu % (os.cpu_count() or 1)})
@@ -66,9 +60,9 @@ def _pin(cpu: int) -> None:
 
 def _timed(fn: Callable[[], T]) -> tuple[T, float, float]:
     """``fn()``'s result, wall seconds and this process's CPU seconds (all threads)."""
-    c0, t0 = _cpu(), time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     out = fn()
-    return out, time.perf_counter() - t0, _cpu() - c0
+    return out, time.perf_counter() - t0, cpu_seconds() - c0
 
 
 # -- the concurrency each system brings --------------------------------------------
@@ -206,8 +200,10 @@ def _psycopg2_client(port: int, count: int) -> None:
 
 def _pg(p: dict[str, Any], client: Callable[[int, int], None], fan_out: FanOut,
         runner: Callable[[Callable[[], Any]], Any] = _call) -> dict[str, float]:
-    """``p['concurrency']`` clients of ``fan_out`` share ``p['n']`` queries, timed after a warm-up
-    client, all inside ``runner`` (gofer.run); queries per second and CPU per query."""
+    """``p['n']`` queries by ``p['concurrency']`` clients of ``fan_out``, timed after a warm-up client.
+
+    All of it runs inside ``runner`` (``gofer.run`` for gofer's systems).
+    """
     _pin(0)
     n, conc = int(p["n"]), int(p["concurrency"])
     with _postgres() as port:
@@ -289,9 +285,9 @@ def pg_asyncpg_uvloop(p: dict[str, Any]) -> dict[str, float]:
 
         async def main() -> tuple[float, float]:
             await client(10)
-            c0, t0 = _cpu(), time.perf_counter()
+            c0, t0 = cpu_seconds(), time.perf_counter()
             await asyncio.gather(*(client(n // conc) for _ in range(conc)))
-            return time.perf_counter() - t0, _cpu() - c0
+            return time.perf_counter() - t0, cpu_seconds() - c0
 
         wall, cpu = uvloop.run(main())
     return _pg_figures(n, wall, cpu)

@@ -54,7 +54,8 @@ def test_bench_rejects_unknown_suite_and_bad_set(tmp_path):
 
 def test_python_m_bench_lists_the_same_suites(tmp_path):
     # From the checkout's top directory, as docs/benchmarks.md runs it.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    paths = [str(ROOT / "src"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
     out = subprocess.run([sys.executable, "-m", "bench", "--list"], capture_output=True, text=True,
                          timeout=120, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr

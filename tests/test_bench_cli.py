@@ -1,12 +1,22 @@
-"""`gofer bench` runs end to end (tiny sizes, gofer only): the suites do not rot."""
+"""The benchmarks run end to end (tiny sizes, gofer only): the suites do not rot.
+
+They live in the checkout's bench/ (``python -m bench``); ``gofer bench``
+finds that checkout or says how to get one.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from gofer import __main__ as cli
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _gofer(*args: str, cwd) -> subprocess.CompletedProcess[str]:
@@ -40,6 +50,29 @@ def test_bench_rejects_unknown_suite_and_bad_set(tmp_path):
     assert out.returncode != 0 and "unknown suite" in out.stderr
     out = _gofer("bench", "spawn", "--set", "oops", cwd=tmp_path)
     assert out.returncode != 0 and "KEY=VALUE" in out.stderr
+
+
+def test_python_m_bench_lists_the_same_suites(tmp_path):
+    # From the checkout's top directory, as docs/benchmarks.md runs it.
+    paths = [str(ROOT / "src"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    out = subprocess.run([sys.executable, "-m", "bench", "--list"], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == _gofer("bench", "--list", cwd=tmp_path).stdout
+
+
+def test_gofer_bench_finds_the_checkout(tmp_path):
+    assert cli.bench_checkout() == ROOT  # this gofer is src/gofer of the checkout
+    assert cli.bench_checkout(start=tmp_path / "site-packages" / "gofer" / "__main__.py", cwd=ROOT) == ROOT
+    assert cli.bench_checkout(start=tmp_path / "site-packages" / "gofer" / "__main__.py", cwd=tmp_path) is None
+
+
+def test_gofer_bench_without_a_checkout_says_how(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "bench_checkout", lambda: None)
+    assert cli.main(["bench", "--list"]) == 2
+    err = capsys.readouterr().err
+    assert "gofer checkout" in err and "python -m bench" in err
 
 
 def test_gofer_command_usage(tmp_path):

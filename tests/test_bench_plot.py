@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gofer.bench.runner import main
+from bench.runner import main
 
 
 def gofer_bench(*args: str) -> int:

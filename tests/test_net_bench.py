@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from gofer.bench import echo, find_suite
+from bench import echo, find_suite
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")), reason="no C compiler for the load generator"

@@ -15,8 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gofer.bench import Suite
-from gofer.bench._util import best_of, timed
+from bench import Suite, systems
+from bench._util import best_of, timed
 
 # -- helpers for the async peers -------------------------------------------------
 
@@ -351,7 +351,7 @@ def fanin_threads(p: dict[str, Any]) -> dict[str, float]:
     return {"us_per_item": best_of(lambda: timed(batch, per * k), reps) * 1e6}
 
 
-_M = "gofer.bench.chan"
+_M = "bench.chan"
 
 SUITES = [
     Suite(
@@ -359,15 +359,7 @@ SUITES = [
         description="two coroutines pass one value back and forth over two channels of capacity 1",
         metric="us_per_roundtrip",
         unit="us per round trip",
-        systems={
-            "gofer": f"{_M}:pingpong_gofer",
-            "gofer-rendezvous": f"{_M}:pingpong_gofer_rendezvous",
-            "gevent": f"{_M}:pingpong_gevent",
-            "uvloop": f"{_M}:pingpong_uvloop",
-            "asyncio": f"{_M}:pingpong_asyncio",
-            "trio": f"{_M}:pingpong_trio",
-            "threads": f"{_M}:pingpong_threads",
-        },
+        systems=systems(_M, "pingpong", "gofer", "gofer-rendezvous", "gevent", "uvloop", "asyncio", "trio", "threads"),
         params={"n": 100_000, "repeat": 7},
         quick={"n": 20_000, "repeat": 3},
         goal="gofer <= 0.6x gevent.queue.Queue(1); ahead of asyncio, trio and threads",
@@ -377,14 +369,7 @@ SUITES = [
         description="8 producers -> 1 consumer over one buffered channel (capacity 64)",
         metric="us_per_item",
         unit="us per item",
-        systems={
-            "gofer": f"{_M}:fanin_gofer",
-            "gevent": f"{_M}:fanin_gevent",
-            "uvloop": f"{_M}:fanin_uvloop",
-            "asyncio": f"{_M}:fanin_asyncio",
-            "trio": f"{_M}:fanin_trio",
-            "threads": f"{_M}:fanin_threads",
-        },
+        systems=systems(_M, "fanin", "gofer", "gevent", "uvloop", "asyncio", "trio", "threads"),
         params={"n": 200_000, "producers": 8, "cap": 64, "repeat": 5},
         quick={"n": 40_000, "repeat": 3},
         goal="side by side (no ratio set); gevent's queue is compiled Cython, gofer's is pure Python",

@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from gofer.bench import Suite
-from gofer.bench._util import best_of, timed
-from gofer.bench.chan import _amedian, _asyncio_runner
+from bench import Suite, systems
+from bench._util import best_of, timed
+from bench.chan import _amedian, _asyncio_runner
 
 # -- select loop ---------------------------------------------------------------------
 
@@ -180,7 +180,7 @@ def handoff_threads(p: dict[str, Any]) -> dict[str, float]:
     return {"us_per_item": best_of(lambda: timed(batch, n), reps) * 1e6}
 
 
-_M = "gofer.bench.chan_select"
+_M = "bench.chan_select"
 
 SUITES = [
     Suite(
@@ -188,11 +188,7 @@ SUITES = [
         description="consumer selecting over 2 buffered data channels + a never-ready done channel",
         metric="us_per_select",
         unit="us per select",
-        systems={
-            "gofer": f"{_M}:select_gofer",
-            "asyncio": f"{_M}:select_asyncio",
-            "uvloop": f"{_M}:select_uvloop",
-        },
+        systems=systems(_M, "select", "gofer", "asyncio", "uvloop"),
         params={"n": 100_000, "cap": 64, "repeat": 5},
         quick={"n": 20_000, "repeat": 3},
         goal="gofer ahead of asyncio.wait(FIRST_COMPLETED) (trio and gevent have no select)",
@@ -202,11 +198,7 @@ SUITES = [
         description="a coroutine sends to a plain OS thread over one Chan(64) vs queue.Queue(64) thread to thread",
         metric="us_per_item",
         unit="us per item",
-        systems={
-            "gofer": f"{_M}:handoff_gofer",
-            "gofer-thread-to-coroutine": f"{_M}:handoff_gofer_thread_to_coroutine",
-            "threads": f"{_M}:handoff_threads",
-        },
+        systems=systems(_M, "handoff", "gofer", "gofer-thread-to-coroutine", "threads"),
         params={"n": 100_000, "cap": 64, "repeat": 5},
         quick={"n": 20_000, "repeat": 3},
         goal="gofer at least on par with queue.Queue between two threads",

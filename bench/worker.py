@@ -1,11 +1,11 @@
-"""Subprocess entry of ``gofer bench``: run one system of one suite, print JSON."""
+"""Subprocess entry of the benchmark runner: run one system of one suite, print JSON."""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from gofer.bench import find_suite, resolve
+from bench import find_suite, resolve
 
 
 def main() -> None:

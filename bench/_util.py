@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import resource
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,3 +42,20 @@ def timed(fn: Callable[[], Any], n: int) -> float:
     t0 = time.perf_counter()
     fn()
     return (time.perf_counter() - t0) / n
+
+
+def stop(proc: subprocess.Popen[Any] | None, grace: float = 10.0) -> None:
+    """End a child we started: SIGTERM, SIGKILL after ``grace`` seconds; close its pipes."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()

@@ -1,6 +1,6 @@
 """The echo benchmark: gofer's blocking-style echo server against its peers.
 
-Each measurement starts one echo server (``gofer.bench._echo_servers``, or
+Each measurement starts one echo server (``bench._echo_servers``, or
 the C epoll server in ``c/echo_server.c`` as the ceiling) pinned to one CPU,
 and the C load generator ``c/echo_load.c`` pinned to another. The load
 generator keeps CONNS connections in ping-pong (one SIZE-byte message in
@@ -22,7 +22,6 @@ directory; without a C compiler the suites are skipped.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import selectors
@@ -33,7 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gofer.bench import Suite
+from bench import Suite, child_env
+from bench._util import stop
 
 _C_DIR = Path(__file__).with_name("c")
 
@@ -110,35 +110,19 @@ class _Lines:
         self.sel.close()
 
 
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None:
-        return
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for f in (proc.stdin, proc.stdout):
-        if f is not None:
-            with contextlib.suppress(OSError):
-                f.close()
-
-
 def run_echo(system: str, p: dict[str, Any]) -> dict[str, float]:
     """One measurement of ``system`` with ``p`` = size, conns, warmup, duration."""
     loader = build("echo_load")
     if system == "c-epoll":
         cmd = [build("echo_server"), "0"]
     else:
-        cmd = [sys.executable, "-m", "gofer.bench._echo_servers", system]
+        cmd = [sys.executable, "-m", "bench._echo_servers", system]
     scpu, ccpu = _cpus()
     deadline = time.monotonic() + 30 + p["warmup"] + p["duration"]
     server = client = None
     lines: list[_Lines] = []
     try:
-        server = subprocess.Popen(cmd, stdout=subprocess.PIPE, preexec_fn=_pinned(scpu))
+        server = subprocess.Popen(cmd, stdout=subprocess.PIPE, preexec_fn=_pinned(scpu), env=child_env())
         sl = _Lines(server, deadline)
         lines.append(sl)
         first = sl.next("the server's port")
@@ -152,11 +136,11 @@ def run_echo(system: str, p: dict[str, Any]) -> dict[str, float]:
         if cl.next("START") != "START":
             raise RuntimeError("the load generator did not start")
         t0, s0, c0 = time.monotonic(), _cpu_seconds(server.pid), _cpu_seconds(client.pid)
-        stop = cl.next("STOP").split()
+        last = cl.next("STOP").split()
         t1, s1, c1 = time.monotonic(), _cpu_seconds(server.pid), _cpu_seconds(client.pid)
-        if stop[0] != "STOP":
-            raise RuntimeError(f"unexpected line from the load generator: {stop}")
-        trips, secs = int(stop[1]), float(stop[2])
+        if last[0] != "STOP":
+            raise RuntimeError(f"unexpected line from the load generator: {last}")
+        trips, secs = int(last[1]), float(last[2])
         if trips == 0:
             raise RuntimeError("no round trip completed")
         rps = trips / secs
@@ -170,41 +154,22 @@ def run_echo(system: str, p: dict[str, Any]) -> dict[str, float]:
     finally:
         for ln in lines:
             ln.close()
-        _stop(client)
-        _stop(server)
+        stop(client, grace=2)
+        stop(server, grace=2)
 
 
-def _system(name: str) -> Any:
-    def fn(p: dict[str, Any]) -> dict[str, float]:
-        return run_echo(name, p)
-
-    fn.__name__ = name.replace("-", "_")
-    return fn
-
-
-echo_gofer = _system("gofer")
-echo_gofer_serve = _system("gofer-serve")
-echo_gevent = _system("gevent")
-echo_asyncio_streams = _system("asyncio-streams")
-echo_asyncio_protocol = _system("asyncio-protocol")
-echo_uvloop_streams = _system("uvloop-streams")
-echo_uvloop_protocol = _system("uvloop-protocol")
-echo_trio = _system("trio")
-echo_threads = _system("threads")
-echo_c_epoll = _system("c-epoll")
-
-_M = "gofer.bench.echo"
-_SYSTEMS = {
-    "gofer": f"{_M}:echo_gofer",
-    "gofer (net.serve)": f"{_M}:echo_gofer_serve",
-    "uvloop-protocol": f"{_M}:echo_uvloop_protocol",
-    "uvloop-streams": f"{_M}:echo_uvloop_streams",
-    "asyncio-protocol": f"{_M}:echo_asyncio_protocol",
-    "asyncio-streams": f"{_M}:echo_asyncio_streams",
-    "gevent": f"{_M}:echo_gevent",
-    "trio": f"{_M}:echo_trio",
-    "threads": f"{_M}:echo_threads",
-    "c-epoll (ceiling)": f"{_M}:echo_c_epoll",
+_M = "bench.echo"
+_SYSTEMS = {  # name shown: the server run_echo starts
+    "gofer": "gofer",
+    "gofer (net.serve)": "gofer-serve",
+    "uvloop-protocol": "uvloop-protocol",
+    "uvloop-streams": "uvloop-streams",
+    "asyncio-protocol": "asyncio-protocol",
+    "asyncio-streams": "asyncio-streams",
+    "gevent": "gevent",
+    "trio": "trio",
+    "threads": "threads",
+    "c-epoll (ceiling)": "c-epoll",
 }
 
 
@@ -215,7 +180,7 @@ def _suite(name: str, size: int, conns: int) -> Suite:
         "server on one core, C load generator on another",
         metric="cpu_us_per_rt",
         unit="server CPU us per round trip",
-        systems=dict(_SYSTEMS),
+        systems={name: f"{_M}:run_echo:{server}" for name, server in _SYSTEMS.items()},
         params={"size": size, "conns": conns, "warmup": 0.5, "duration": 1.5},
         quick={"warmup": 0.3, "duration": 1.0},
         rounds=3,

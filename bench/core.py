@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gofer.bench import Suite
-from gofer.bench._util import best_of, rss_bytes, timed
+from bench import Suite, systems
+from bench._util import best_of, rss_bytes, timed
 
 # -- spawn + one yield + join ----------------------------------------------------
 
@@ -354,7 +354,7 @@ def mem_trio(p: dict[str, Any]) -> dict[str, float]:
     return {"bytes_per_coroutine": trio.run(main)}
 
 
-_M = "gofer.bench.core"
+_M = "bench.core"
 
 SUITES = [
     Suite(
@@ -362,14 +362,7 @@ SUITES = [
         description="spawn a coroutine, yield once, join it (batches of n)",
         metric="us_per_task",
         unit="us per task",
-        systems={
-            "gofer": f"{_M}:spawn_gofer",
-            "uvloop": f"{_M}:spawn_uvloop",
-            "asyncio": f"{_M}:spawn_asyncio",
-            "trio": f"{_M}:spawn_trio",
-            "gevent": f"{_M}:spawn_gevent",
-            "threads": f"{_M}:spawn_threads",
-        },
+        systems=systems(_M, "spawn", "gofer", "uvloop", "asyncio", "trio", "gevent", "threads"),
         params={"n": 1000, "repeat": 30},
         quick={"repeat": 5},
         goal="gofer <= 0.5x uvloop",
@@ -379,13 +372,7 @@ SUITES = [
         description="yield_now with a partner coroutine yielding too (each yield runs the other)",
         metric="us_per_yield",
         unit="us per yield",
-        systems={
-            "gofer": f"{_M}:yield_gofer",
-            "gevent": f"{_M}:yield_gevent",
-            "uvloop": f"{_M}:yield_uvloop",
-            "asyncio": f"{_M}:yield_asyncio",
-            "trio": f"{_M}:yield_trio",
-        },
+        systems=systems(_M, "yield", "gofer", "gevent", "uvloop", "asyncio", "trio"),
         params={"n": 100_000, "repeat": 5},
         quick={"n": 20_000, "repeat": 3},
         goal="gofer < gevent's sleep(0)",
@@ -395,13 +382,7 @@ SUITES = [
         description="resident memory per parked coroutine (n parked at once)",
         metric="bytes_per_coroutine",
         unit="bytes",
-        systems={
-            "gofer": f"{_M}:mem_gofer",
-            "asyncio": f"{_M}:mem_asyncio",
-            "uvloop": f"{_M}:mem_uvloop",
-            "gevent": f"{_M}:mem_gevent",
-            "trio": f"{_M}:mem_trio",
-        },
+        systems=systems(_M, "mem", "gofer", "asyncio", "uvloop", "gevent", "trio"),
         params={"n": 100_000},
         quick={"n": 20_000},
         rounds=3,

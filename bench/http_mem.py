@@ -15,7 +15,6 @@ to an hour everywhere. Peers: uvicorn (uvloop + httptools) and nginx.
 
 from __future__ import annotations
 
-import os
 import resource
 import selectors
 import socket
@@ -25,35 +24,13 @@ import tempfile
 import time
 from typing import Any
 
-from gofer.bench import Suite
-from gofer.bench.http import _command, _free_port, _pin, _wait_up
+from bench import Suite, child_env
+from bench._http_harness import free_port, gofer_serve_cmd, nginx_cmd, pin, server, uvicorn_cmd
+from bench._util import stop
 
-_M = "gofer.bench.http_mem"
+_M = "bench.http_mem"
 _REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
 _KEEP_ALIVE_S = 3600
-
-_NGINX_CONF = """
-worker_processes 1;
-worker_rlimit_nofile 65536;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log error;
-events {{ worker_connections 65536; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir};
-    proxy_temp_path {dir};
-    fastcgi_temp_path {dir};
-    uwsgi_temp_path {dir};
-    scgi_temp_path {dir};
-    keepalive_timeout 3600s;
-    keepalive_requests 1000000;
-    server {{
-        listen 127.0.0.1:{port} reuseport backlog=4096;
-        location /plaintext {{ default_type text/plain; return 200 "Hello, World!"; }}
-    }}
-}}
-"""
 
 
 def raise_fd_limit(need: int) -> None:
@@ -66,31 +43,14 @@ def raise_fd_limit(need: int) -> None:
         raise RuntimeError(f"the open-file hard limit is {hard}, {need} are needed: raise it (ulimit -Hn)")
 
 
-def _uvicorn_cmd(port: int, *extra: str) -> list[str]:
-    """uvicorn's CLI (uvloop + httptools) serving the benchmark's raw ASGI app."""
-    __import__("uvicorn")  # ImportError: the peer is not installed
-    __import__("uvloop")
-    __import__("httptools")
-    return [sys.executable, "-m", "uvicorn", "gofer.bench._http_apps:asgi", "--host", "127.0.0.1",
-            "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
-            "--no-access-log", "--lifespan", "off", "--backlog", "4096", *extra]
-
-
-def _gofer_serve_cmd(port: int, interface: str, *extra: str) -> list[str]:
-    """``gofer serve``, one worker, serving the benchmark's native or WSGI app."""
-    app = "gofer.bench._http_apps:native" if interface == "native" else "gofer.bench._http_apps:wsgi"
-    return [sys.executable, "-m", "gofer", "serve", "-b", f"127.0.0.1:{port}", "-i", interface,
-            "--workers", "1", "--backlog", "4096", "--log-level", "warning", *extra, app]
-
-
 def _server_cmd(system: str, port: int, tmp: str) -> list[str]:
     if system in ("gofer", "gofer-wsgi"):
         iface = "native" if system == "gofer" else "wsgi"
-        return _gofer_serve_cmd(port, iface, "--timeout-keep-alive", str(_KEEP_ALIVE_S))
+        return gofer_serve_cmd(port, iface, "--timeout-keep-alive", str(_KEEP_ALIVE_S))
     if system == "uvicorn":
-        return _uvicorn_cmd(port, "--timeout-keep-alive", str(_KEEP_ALIVE_S))
+        return uvicorn_cmd(port, "--timeout-keep-alive", str(_KEEP_ALIVE_S))
     if system == "nginx":
-        return _command("nginx", port, tmp, nginx_conf=_NGINX_CONF)
+        return nginx_cmd(tmp, port, max_conns=65536, keep_alive_s=_KEEP_ALIVE_S)
     raise ValueError(f"unknown system {system!r}")
 
 
@@ -137,18 +97,13 @@ def measure(system: str, p: dict[str, Any]) -> dict[str, float]:
     """Open ``p['connections']`` idle keep-alive connections to ``system``; return its RSS figures."""
     n = int(p["connections"])
     raise_fd_limit(n + 1024)  # inherited by the server we start
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [*_pin(0), *_server_cmd(system, port, tmp)]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        client_proc: subprocess.Popen[str] | None = None
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp, server(_server_cmd(system, port, tmp), port, tmp) as proc:
+        rss0 = _settled_rss(proc.pid, p["settle"])
+        client_cmd = [*pin(1), sys.executable, "-m", _M, "client", str(port), str(n)]
+        client_proc = subprocess.Popen(client_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, env=child_env())
         try:
-            _wait_up(port, "/plaintext", proc)
-            rss0 = _settled_rss(proc.pid, p["settle"])
-            client_cmd = [*_pin(1), sys.executable, "-m", _M, "client", str(port), str(n)]
-            client_proc = subprocess.Popen(client_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, text=True)
             _expect(client_proc, "ready")
             rss1 = _settled_rss(proc.pid, p["settle"])
             assert client_proc.stdin is not None
@@ -161,15 +116,7 @@ def measure(system: str, p: dict[str, Any]) -> dict[str, float]:
             time.sleep(p["settle"])  # the server sees the FINs and lets the connections go
             rss2 = _settled_rss(proc.pid, p["settle"])
         finally:
-            if client_proc is not None:
-                client_proc.kill()
-                client_proc.wait(10)
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop(client_proc, grace=1)
     return {
         "bytes_per_conn": (rss1 - rss0) / n,
         "alive": float(alive),
@@ -249,31 +196,13 @@ def client(port: int, n: int) -> None:
             return
 
 
-def _system(name: str) -> Any:
-    def run(p: dict[str, Any]) -> dict[str, float]:
-        return measure(name, p)
-
-    run.__name__ = name
-    return run
-
-
-gofer_native = _system("gofer")
-gofer_wsgi = _system("gofer-wsgi")
-uvicorn_asgi = _system("uvicorn")
-nginx = _system("nginx")
-
 SUITES = [
     Suite(
         name="http_idle_memory",
         description="server RSS per idle keep-alive connection (one request each), and RSS after they close",
         metric="bytes_per_conn",
         unit="bytes of RSS per idle connection",
-        systems={
-            "gofer": f"{_M}:gofer_native",
-            "gofer-wsgi": f"{_M}:gofer_wsgi",
-            "uvicorn": f"{_M}:uvicorn_asgi",
-            "nginx": f"{_M}:nginx",
-        },
+        systems={name: f"{_M}:measure:{name}" for name in ("gofer", "gofer-wsgi", "uvicorn", "nginx")},
         params={"connections": 10000, "settle": 2.0},
         quick={"connections": 2000, "settle": 1.0},
         rounds=3,
@@ -287,4 +216,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["client"]:
         client(int(sys.argv[2]), int(sys.argv[3]))
     else:
-        raise SystemExit("usage: python -m gofer.bench.http_mem client PORT N")
+        raise SystemExit("usage: python -m bench.http_mem client PORT N")

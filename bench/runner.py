@@ -1,9 +1,10 @@
-"""The ``gofer bench`` runner: subprocess per measurement, interleaved rounds.
+"""The benchmark runner: subprocess per measurement, interleaved rounds.
 
-Usage: ``gofer bench [--quick] [--json FILE] [--rounds N] [--plot FILE.png] [SUITE ...]``.
+Usage: ``python -m bench [--quick] [--json FILE] [--rounds N] [--plot FILE.png] [SUITE ...]``.
 Prints, per suite, each system's median figure and its ratio to gofer's,
 with a progress line on stderr while it runs, and writes every raw figure to
-a JSON file.
+a JSON file. ``gofer bench`` (gofer's own command, from a checkout) calls
+:func:`main` with its own ``prog``.
 """
 
 from __future__ import annotations
@@ -19,17 +20,16 @@ import sys
 import time
 from typing import Any
 
-from gofer.bench import Suite, all_suites
+from bench import Suite, all_suites, child_env
 
 __all__ = ["main", "measure_once"]
 
 
 def measure_once(suite: Suite, system: str, params: dict[str, Any]) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; return its metrics or an error."""
-    cmd = [sys.executable, "-m", "gofer.bench.worker", suite.name, system, json.dumps(params)]
-    env = dict(os.environ)
+    cmd = [sys.executable, "-m", "bench.worker", suite.name, system, json.dumps(params)]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=suite.timeout, env=env)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=suite.timeout, env=child_env())
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {suite.timeout:.0f}s"}
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
@@ -123,8 +123,8 @@ def _fmt(v: float | None) -> str:
     return f"{v:.3g}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="gofer bench", description="Run gofer's benchmark suites side by side with its peers.")
+def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description="Run gofer's benchmark suites side by side with its peers.")
     ap.add_argument("suites", nargs="*", help="suite names (default: all); see --list")
     ap.add_argument("--quick", action="store_true", help="short run: smaller sizes, fewer rounds")
     ap.add_argument("--rounds", type=int, default=None, help="rounds per suite (default: per suite)")
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.plot:
             ap.error("--from needs --plot (it only draws a saved report)")
         with open(args.from_json) as f:
-            return _plot(json.load(f), args.plot)
+            return _plot(json.load(f), args.plot, prog)
     suites = all_suites()
     if args.list:
         for s in suites:
@@ -179,16 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.json, "w") as f:
         json.dump(report, f, indent=1)
     print(f"all figures written to {args.json}")
-    return _plot(report, args.plot) if args.plot else 0
+    return _plot(report, args.plot, prog) if args.plot else 0
 
 
-def _plot(report: dict[str, Any], path: str) -> int:
-    from gofer.bench.plot import plot_report
+def _plot(report: dict[str, Any], path: str, prog: str) -> int:
+    from bench.plot import plot_report
 
     try:
         n = plot_report(report, path)
     except (RuntimeError, ValueError) as exc:
-        print(f"gofer bench: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     print(f"{n} suite(s) drawn in {path}")
     return 0

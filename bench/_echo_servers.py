@@ -1,6 +1,6 @@
 """The echo servers of the ``echo`` benchmark, one per system.
 
-Run as ``python -m gofer.bench._echo_servers SYSTEM``: the server listens on
+Run as ``python -m bench._echo_servers SYSTEM``: the server listens on
 127.0.0.1 (a free port, printed on stdout) and echoes until it is killed.
 Each one is written the way that system's documentation teaches, with the
 same 64 KiB read size: gofer and gevent in blocking style

@@ -1,10 +1,10 @@
-"""Bar charts of ``gofer bench`` results: ``gofer bench --plot FILE.png``.
+"""Bar charts of the benchmark results: ``python -m bench --plot FILE.png``.
 
 One panel per suite: a horizontal bar per system for the suite's headline
 metric (the median of its rounds), gofer's bars in their own colour, each
 bar labelled with its value and its ratio to gofer. The figures come from
 the same report the runner writes as JSON, so a saved file can be drawn
-again later with ``gofer bench --from FILE.json --plot FILE.png``.
+again later with ``python -m bench --from FILE.json --plot FILE.png``.
 matplotlib is needed only here (``pip install matplotlib``).
 """
 
@@ -32,7 +32,7 @@ def plot_report(report: dict[str, Any], path: str) -> int:
     try:
         import matplotlib
     except ImportError as exc:
-        raise RuntimeError("gofer bench --plot needs matplotlib: pip install matplotlib") from exc
+        raise RuntimeError("--plot needs matplotlib: pip install matplotlib") from exc
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 

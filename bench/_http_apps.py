@@ -2,7 +2,7 @@
 
 Every system serves the same two endpoints: ``/plaintext`` (``Hello,
 World!`` as text/plain) and ``/json`` (``{"message": "Hello, World!"}``,
-serialised on every request). Run ``python -m gofer.bench._http_apps SYSTEM
+serialised on every request). Run ``python -m bench._http_apps SYSTEM
 PORT`` to start one server in the foreground (the benchmark pins it to one
 core).
 """

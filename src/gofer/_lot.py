@@ -30,7 +30,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from gofer._park import _current_tasklike, _Worker, park
+from gofer._park import _current_tasklike, _switch_away, _Worker, park
 from gofer._waitq import wake
 
 __all__ = ["ParkingLot"]
@@ -42,18 +42,26 @@ class ParkingLot:
     ``what`` (and ``owner``, whose ``repr`` is appended; held weakly, so
     that an owner holding its lot makes no cycle) says what the parkers wait
     for: ``dump_tasks()`` and ``Deadlock`` messages show ``parked on <what>``.
+    ``first`` (read only) is the parker that has waited longest, or None:
+    ``lot.first is None`` is the cheap test for "nobody waits".
     """
 
-    __slots__ = ("_given", "_hub", "_parked", "owner", "what")
+    # Most lots never hold more than one parker at a time (a scope's owner,
+    # a race's caller, a client waiting for a free connection): the oldest
+    # parker is ``first``, and only those behind it go into an ``OrderedDict``
+    # (made when first needed). ``_rest`` holds parkers only while ``first``
+    # is set: taking ``first`` out moves the oldest of ``_rest`` up.
+    __slots__ = ("_given", "_rest", "_what", "first")
 
     def __init__(self, what: str = "parking lot", owner: Any = None) -> None:
-        self.what = what
-        self.owner: weakref.ref[Any] | None = weakref.ref(owner) if owner is not None else None
-        self._parked: OrderedDict[Any, None] = OrderedDict()
+        self.first: Any = None
+        self._rest: OrderedDict[Any, None] | None = None
         # Values handed to woken parkers that have not resumed yet (made on
         # the first unpark with a value: most lots never hand one over).
         self._given: dict[Any, Any] | None = None
-        self._hub: Any = None
+        self._what: str | tuple[str, weakref.ref[Any]] = (
+            what if owner is None else (what, weakref.ref(owner))
+        )
 
     def park(self, timeout: float | None = None) -> Any:
         """Park the current coroutine until unparked; return the value it is given.
@@ -64,16 +72,27 @@ class ParkingLot:
         t = getcurrent()
         if t.__class__ is not _Worker:
             t = _current_tasklike()
-        parked = self._parked
-        if not parked:
-            self._hub = t._hub
-        elif t._hub is not self._hub:
-            raise RuntimeError(
-                f"{self!r} is hub-local: a coroutine of another thread's hub cannot park in it"
-            )
-        parked[t] = None
+        first = self.first
+        if first is None:
+            self.first = t
+        else:
+            if first._hub is not t._hub:
+                raise RuntimeError(
+                    f"{self!r} is hub-local: a coroutine of another thread's hub cannot park in it"
+                )
+            rest = self._rest
+            if rest is None:
+                rest = self._rest = OrderedDict()
+            rest[t] = None
         try:
-            park(self, timeout)
+            if timeout is None and not t._hint:
+                # park() without its generality (as the fd waits do): the
+                # scope's and the race's wait.
+                t._wait = self
+                _switch_away(t._hub, t)
+                t._wait = None
+            else:
+                park(self, timeout)
         except BaseException:
             if self._given:  # woken with a value, then killed before it resumed
                 self._given.pop(t, None)
@@ -83,46 +102,58 @@ class ParkingLot:
 
     def unpark(self, value: Any = None) -> bool:
         """Wake the parker that has waited longest; False if nobody is parked."""
-        parked = self._parked
-        if not parked:
+        t = self.first
+        if t is None:
             return False
-        t = parked.popitem(last=False)[0]
+        rest = self._rest
+        self.first = rest.popitem(False)[0] if rest else None
         if value is not None:
-            self._give(t, value)
+            if self._given is None:
+                self._given = {}
+            self._given[t] = value
         wake(t)
         return True
 
     def unpark_all(self, value: Any = None) -> int:
         """Wake every parker, in the order they parked; return how many."""
-        parked = self._parked
-        n = len(parked)
-        if n:
-            ts = list(parked)
-            parked.clear()
+        t = self.first
+        if t is None:
+            return 0
+        self.first = None
+        rest = self._rest
+        ts = [t]
+        if rest:
+            ts.extend(rest)
+            rest.clear()
+        if value is not None:
+            if self._given is None:
+                self._given = {}
             for t in ts:
-                if value is not None:
-                    self._give(t, value)
-                wake(t)
-        return n
-
-    def _give(self, t: Any, value: Any) -> None:
-        if self._given is None:
-            self._given = {}
-        self._given[t] = value
+                self._given[t] = value
+        for t in ts:
+            wake(t)
+        return len(ts)
 
     def _gofer_abort(self, task: Any) -> bool:
         # Cancellation or timeout: out of the lot, unless already unparked.
-        parked = self._parked
-        if task in parked:
-            del parked[task]
+        rest = self._rest
+        if self.first is task:
+            self.first = rest.popitem(False)[0] if rest else None
+            return True
+        if rest and task in rest:
+            del rest[task]
             return True
         return False
 
     def __len__(self) -> int:
-        return len(self._parked)
+        if self.first is None:
+            return 0
+        rest = self._rest
+        return 1 + len(rest) if rest else 1
 
     def __repr__(self) -> str:
-        owner = self.owner() if self.owner is not None else None
-        if owner is None:
-            return f"<{self.what}>"
-        return f"<{self.what} on {owner!r}>"
+        what = self._what
+        if isinstance(what, str):
+            return f"<{what}>"
+        owner = what[1]()
+        return f"<{what[0]}>" if owner is None else f"<{what[0]} on {owner!r}>"

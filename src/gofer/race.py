@@ -40,7 +40,7 @@ class _Race(ParkingLot):
         # A done-callback: runs in the hub of the caller (the tasks live there).
         if self.winner < 0:
             self.winner = i
-        self.unpark_all()
+        self.unpark()  # its one parker: the caller
 
     def __repr__(self) -> str:
         return f"<race of {self.n} coroutines>"

@@ -30,7 +30,7 @@ class Scope:
         self._errors: list[BaseException] = []
         self._cs = CancelScope()
         self._owner: Any = None
-        self._lot = ParkingLot("the end of the children", owner=self)  # where __exit__ waits
+        self._lot = ParkingLot("the end of a scope's children")  # where __exit__ waits
         self._closed = False
 
     def __enter__(self) -> Scope:
@@ -69,7 +69,7 @@ class Scope:
                 self._errors.append(exc)
                 self.cancel()
         if not self._children:
-            self._lot.unpark_all()
+            self._lot.unpark()  # its one parker: the owner, in __exit__
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None

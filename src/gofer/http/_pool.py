@@ -72,16 +72,17 @@ class Pool:
         if host is None:
             host = self._hosts[hk] = _Host()
         hub = get_hub()
-        while host.idle and not host.waiters:
+        waiters = host.waiters
+        while host.idle and waiters.first is None:
             conn = host.idle.pop()
             if conn.hub is hub and _alive(conn):
                 return conn, True
             conn.close()
             host.open -= 1
-        if host.open < self.max_connections and not host.waiters:
+        if host.open < self.max_connections and waiters.first is None:
             host.open += 1
             return self._open(host, key, t), False
-        got = host.waiters.park()
+        got = waiters.park()
         if got is not _SLOT:
             return got, True
         return self._open(host, key, t), False
@@ -119,7 +120,8 @@ class Pool:
             return
         if reusable and not self.closed:
             conn.prepare_next()
-            if host.waiters.unpark(conn):
+            if host.waiters.first is not None:
+                host.waiters.unpark(conn)
                 return
             if len(host.idle) < self.max_idle:
                 host.idle.append(conn)
@@ -128,7 +130,9 @@ class Pool:
         self._give_slot(host)
 
     def _give_slot(self, host: _Host) -> None:
-        if not host.waiters.unpark(_SLOT):
+        if host.waiters.first is not None:
+            host.waiters.unpark(_SLOT)
+        else:
             host.open -= 1
 
     def close(self) -> None:

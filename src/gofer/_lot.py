@@ -8,11 +8,13 @@ the one that has waited longest, ``unpark_all()`` wakes every one, and a
 value given to either is what the woken ``park()`` returns.
 
 The lot is its parkers' ``park`` waitable (see ``gofer._park``): a
-cancellation or a timeout takes exactly that parker out in O(1) (an
-``OrderedDict`` keyed by task-like keeps both the FIFO order and the
-removal cheap), and a parker that was already unparked is woken normally,
-with its value, whatever comes after. Wake-ups go through
-:func:`gofer._waitq.wake`, the one wake function.
+cancellation or a timeout takes exactly that parker out in O(1) (the
+oldest parker in a slot, the others in an ``OrderedDict`` keyed by
+task-like: FIFO order and cheap removal), and a parker that was already
+unparked is woken normally, with its value, whatever comes after.
+Wake-ups go through :func:`gofer._waitq.wake`, the one wake function.
+``Task.join`` keeps its own joiner list (see ``gofer._task._JoinWait``):
+it also holds wakers of joiners on other threads' hubs.
 
 Hub-local: every parker of one lot runs on one hub, so the lot takes no
 lock. ``park()`` from a coroutine of another hub while the lot holds

@@ -36,7 +36,9 @@ def test_unpark_wakes_the_longest_waiting_first(vrun):
         lot = ParkingLot()
         log = []
         tasks = _parkers(lot, 3, log)
+        assert lot.first is tasks[0]._g  # the worker running the first parker
         assert lot.unpark() is True
+        assert lot.first is tasks[1]._g
         gofer.yield_now()
         assert log == [(0, None)] and len(lot) == 2
         assert lot.unpark("b") and lot.unpark("c")
@@ -67,7 +69,7 @@ def test_nobody_parked():
     assert lot.unpark() is False
     assert lot.unpark(1) is False
     assert lot.unpark_all() == 0
-    assert len(lot) == 0 and not lot
+    assert len(lot) == 0 and not lot and lot.first is None
 
 
 def test_cancel_removes_exactly_that_waiter(vrun):
@@ -318,6 +320,7 @@ class LotModel(RuleBasedStateMachine):
     def outcomes_match(self):
         assert self.outcome == self.expect
         assert len(self.lot) == len(self.parked)
+        assert (self.lot.first is None) == (not self.parked)
 
     def teardown(self):
         hub = self.hub

@@ -248,7 +248,7 @@ class Server:
         self._wake_if_idle()
 
     def _wake_if_idle(self) -> None:
-        if not self.conns and not self._accepted:
+        if not self.conns and not self._accepted and self._idle_waiters.first is not None:
             self._idle_waiters.unpark_all()
 
     # -- accepting ----------------------------------------------------------------------------

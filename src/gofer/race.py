@@ -36,18 +36,15 @@ class _Race(ParkingLot):
         self.n = n
         self.winner = -1
 
-    def finished(self, i: int) -> None:
-        # A done-callback: runs in the hub of the caller (the tasks live there).
-        if self.winner < 0:
-            self.winner = i
-        self.unpark()  # its one parker: the caller
-
     def __repr__(self) -> str:
         return f"<race of {self.n} coroutines>"
 
 
 def _finished(st: _Race, i: int, task: Task[Any]) -> None:
-    st.finished(i)
+    # A done-callback: runs in the hub of the caller (the tasks live there).
+    if st.winner < 0:
+        st.winner = i
+    st.unpark()  # its one parker: the caller
 
 
 def _wait_all(tasks: list[Task[Any]], st: _Race) -> None:

@@ -159,20 +159,23 @@ def test_thread_main_code_parks_too():
     out = []
 
     def body():
-        lot = ParkingLot()
-        gofer.go(lot.unpark, 42)
-        out.append(lot.park())
-        t = gofer.go(lambda: lot.park(timeout=0.01))
-        with pytest.raises(TimeoutError):
-            t.join()
-        hub = hub_if_any()
-        assert hub is not None
-        hub.close()
+        hub = Hub(VirtualClock())  # the thread's own hub, on a virtual clock
+        set_hub(hub)
+        try:
+            lot = ParkingLot()
+            gofer.go(lot.unpark, 42)
+            out.append(lot.park())  # the main code, not a coroutine
+            try:
+                lot.park(timeout=5)
+            except TimeoutError:
+                out.append(("timed out at", hub.now(), len(lot)))
+        finally:
+            hub.close()
 
     th = threading.Thread(target=body)
     th.start()
     th.join()
-    assert out == [42]
+    assert out == [42, ("timed out at", 5.0, 0)]
 
 
 def test_a_coroutine_of_another_hub_cannot_park_in_it(vrun):

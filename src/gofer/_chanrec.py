@@ -44,7 +44,7 @@ class _Sel:
 
     def __init__(self, n: int) -> None:
         self.tok = Lock()
-        self.fired: _Waiter | None = None
+        self.fired: _ChanWaiter | None = None
         self.n = n
 
     def _gofer_abort(self, task: Any) -> bool:
@@ -54,7 +54,7 @@ class _Sel:
         return f"<select over {self.n} cases>"
 
 
-class _Waiter:
+class _ChanWaiter:
     """A parked receiver: its task, the value handed to it, its state.
 
     Also the base of the sender's and the select's records. No ``__slots__``
@@ -88,13 +88,13 @@ class _Waiter:
         return f"<{'send on' if self.is_send else 'recv from'} {self.ch!r}>"
 
 
-class _SendWaiter(_Waiter):
+class _SendWaiter(_ChanWaiter):
     """A parked sender; ``value`` is the value it offers."""
 
     is_send = True
 
 
-class _SelWaiter(_Waiter):
+class _SelWaiter(_ChanWaiter):
     """A record of a parked ``select``: case ``idx``, sharing the token ``sel``.
 
     Its state starts at ``SELWAIT`` (not ``WAITING``) so that the fast paths'

@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 from greenlet import getcurrent
 
 from gofer._task import Cancelled, Task, go, park
-from gofer._waitq import Waiter, WaitQueue, check_timeout, me_for_park, wake
+from gofer._waitq import QueueWaiter, WaitQueue, check_timeout, me_for_park, wake
 
 __all__ = ["Barrier", "BrokenBarrierError", "Event", "Once", "WaitGroup"]
 T = TypeVar("T")
 
 
-def _wake_all(woken: list[Waiter]) -> None:
+def _wake_all(woken: list[QueueWaiter]) -> None:
     for w in woken:
         wake(w.task)
 
@@ -188,7 +188,7 @@ class Barrier:
             raise BrokenBarrierError("the gofer.Barrier was broken while waiting")
         return idx
 
-    def _break(self) -> list[Waiter]:
+    def _break(self) -> list[QueueWaiter]:
         """Break the barrier (lock held); returns the waiters to wake."""
         self._broken = True
         self._count = 0

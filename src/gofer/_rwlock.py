@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from gofer._task import park
-from gofer._waitq import Waiter, WaitQueue, check_timeout, me_for_park, wake
+from gofer._waitq import QueueWaiter, WaitQueue, check_timeout, me_for_park, wake
 
 __all__ = ["RwLock"]
 
@@ -104,9 +104,9 @@ class RwLock:
         for w in woken:
             wake(w.task)
 
-    def _grant(self) -> list[Waiter]:
+    def _grant(self) -> list[QueueWaiter]:
         """Let in whoever may enter now, in FIFO order (lock held)."""
-        woken: list[Waiter] = []
+        woken: list[QueueWaiter] = []
         q = self._q
         while not self._writer:
             w = q.peek()

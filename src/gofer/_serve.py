@@ -28,7 +28,8 @@ from typing import Any
 
 from gofer import _listen
 from gofer import socket as gsocket
-from gofer._park import _current_tasklike, park, sleep
+from gofer._lot import ParkingLot
+from gofer._park import _current_tasklike, sleep
 from gofer._stream import Stream
 from gofer._task import Task, current, go
 
@@ -39,19 +40,17 @@ log = logging.getLogger("gofer.net")
 
 
 class _Flag:
-    """A one-shot flag that coroutines of one hub can wait on."""
+    """A one-shot flag that coroutines of one hub (the server's) can wait on."""
 
-    __slots__ = ("is_set", "waiters")
+    __slots__ = ("is_set", "lot")
 
     def __init__(self) -> None:
         self.is_set = False
-        self.waiters: list[Any] = []
+        self.lot = ParkingLot("server stop")
 
     def set(self) -> None:
         self.is_set = True
-        ws, self.waiters = self.waiters, []
-        for t in ws:
-            t._hub.ready.append(t)
+        self.lot.unpark_all()
 
     def wait(self, timeout: float | None = None) -> bool:
         """True once set; False if ``timeout`` seconds pass first."""
@@ -59,21 +58,11 @@ class _Flag:
             return True
         if timeout is not None and timeout <= 0:
             return False
-        self.waiters.append(_current_tasklike())
         try:
-            park(self, timeout)
+            self.lot.park(timeout)
         except TimeoutError:
             return False
         return True
-
-    def _gofer_abort(self, task: Any) -> bool:
-        if task in self.waiters:
-            self.waiters.remove(task)
-            return True
-        return False
-
-    def __repr__(self) -> str:
-        return "<server stop>"
 
 
 class Server:

@@ -38,7 +38,7 @@ from typing import Any
 
 from gofer._task import _current_tasklike, _raise_if_cancelled
 
-__all__ = ["WaitQueue", "Waiter", "check_timeout", "me_for_park", "wake"]
+__all__ = ["QueueWaiter", "WaitQueue", "check_timeout", "me_for_park", "wake"]
 
 _get_ident = threading.get_ident
 COMPACT_MIN = 32  # rebuild a queue once it holds this many aborted records (and they are half)
@@ -97,7 +97,7 @@ def check_timeout(timeout: float | None) -> None:
         )
 
 
-class Waiter:
+class QueueWaiter:
     """One parked caller in a :class:`WaitQueue`; also the ``park`` waitable."""
 
     __slots__ = ("live", "q", "task", "value")
@@ -135,7 +135,7 @@ class Waiter:
 
 
 class WaitQueue:
-    """A FIFO of :class:`Waiter` records, guarded by its owner's ``lock``.
+    """A FIFO of :class:`QueueWaiter` records, guarded by its owner's ``lock``.
 
     ``push``, ``pop``, ``peek``, ``pop_all`` and ``len()`` must be called with
     ``lock`` held. ``on_abort`` (called with the lock held after a waiter is
@@ -149,7 +149,7 @@ class WaitQueue:
         self,
         lock: threading.Lock,
         what: str,
-        on_abort: Callable[[], list[Waiter]] | None = None,
+        on_abort: Callable[[], list[QueueWaiter]] | None = None,
         owner: Any = None,
     ) -> None:
         self.lock = lock
@@ -158,15 +158,15 @@ class WaitQueue:
         # The primitive, for messages (weakly: no cycle to leave to the GC).
         self.owner: weakref.ref[Any] | None = weakref.ref(owner) if owner is not None else None
         self.site = _creation_site()
-        self.q: deque[Waiter] = deque()
+        self.q: deque[QueueWaiter] = deque()
         self.dead = 0
 
-    def push(self, task: Any, value: Any = None) -> Waiter:
-        w = Waiter(self, task, value)
+    def push(self, task: Any, value: Any = None) -> QueueWaiter:
+        w = QueueWaiter(self, task, value)
         self.q.append(w)
         return w
 
-    def pop(self) -> Waiter | None:
+    def pop(self) -> QueueWaiter | None:
         """Take the first live waiter out (the caller then wakes it)."""
         q = self.q
         while q:
@@ -177,7 +177,7 @@ class WaitQueue:
             self.dead -= 1
         return None
 
-    def peek(self) -> Waiter | None:
+    def peek(self) -> QueueWaiter | None:
         """The first live waiter, left in place."""
         q = self.q
         while q:
@@ -188,7 +188,7 @@ class WaitQueue:
             self.dead -= 1
         return None
 
-    def pop_all(self) -> list[Waiter]:
+    def pop_all(self) -> list[QueueWaiter]:
         out = [w for w in self.q if w.live]
         for w in out:
             w.live = False

@@ -61,7 +61,7 @@ from typing import Any, Generic, TypeVar
 
 from greenlet import getcurrent
 
-from gofer._chanrec import CLOSED, DONE, GONE, SELWAIT, WAITING, _SendWaiter, _Waiter
+from gofer._chanrec import CLOSED, DONE, GONE, SELWAIT, WAITING, _ChanWaiter, _SendWaiter
 from gofer._hub import hub_if_any
 from gofer._task import _Worker, give_way, park
 from gofer._waitq import _wake_remote, check_timeout, me_for_park, wake
@@ -93,7 +93,7 @@ class Closed(Exception):
     """The channel is closed: a send on it, a second close, or a receive once it is drained."""
 
 
-def _take(w: _Waiter, q: deque[_Waiter], state: int) -> _Waiter | None:
+def _take(w: _ChanWaiter, q: deque[_ChanWaiter], state: int) -> _ChanWaiter | None:
     """``w`` was just popped from ``q``: claim it, or the first claimable record after it.
 
     A select record whose select already fired elsewhere is dropped. The
@@ -116,7 +116,7 @@ def _take(w: _Waiter, q: deque[_Waiter], state: int) -> _Waiter | None:
             return None
 
 
-def _has_live(q: deque[_Waiter]) -> bool:
+def _has_live(q: deque[_ChanWaiter]) -> bool:
     """A hint: does ``q`` hold a record that could be claimed now?"""
     try:
         w = q[0]
@@ -149,8 +149,8 @@ class Chan(Generic[T]):
         self._cap: int = cap
         self._lock = Lock()
         self._buf: deque[T] = _NO_QUEUE
-        self._recvq: deque[_Waiter] = _NO_QUEUE
-        self._sendq: deque[_Waiter] = _NO_QUEUE
+        self._recvq: deque[_ChanWaiter] = _NO_QUEUE
+        self._sendq: deque[_ChanWaiter] = _NO_QUEUE
         self._closed = False
         self.name = name
 
@@ -160,7 +160,7 @@ class Chan(Generic[T]):
         return cls(math.inf, name=name)
 
     # -- internals for try_* and select (call with the lock held) ----------------
-    def _enqueue(self, w: _Waiter) -> None:
+    def _enqueue(self, w: _ChanWaiter) -> None:
         if w.is_send:
             if self._sendq is _NO_QUEUE:
                 self._sendq = deque()
@@ -176,7 +176,7 @@ class Chan(Generic[T]):
     def _send_ready(self) -> bool:
         return self._closed or _has_live(self._recvq) or len(self._buf) < self._cap
 
-    def _pop(self, q: deque[_Waiter]) -> _Waiter | None:
+    def _pop(self, q: deque[_ChanWaiter]) -> _ChanWaiter | None:
         if not q:  # also the shared empty tuple of a queue never used
             return None
         try:
@@ -184,7 +184,7 @@ class Chan(Generic[T]):
         except IndexError:
             return None
 
-    def _recv_locked(self) -> tuple[bool, Any, bool, _Waiter | None]:
+    def _recv_locked(self) -> tuple[bool, Any, bool, _ChanWaiter | None]:
         """Receive without blocking: (done, value, ok, sender to wake)."""
         buf = self._buf
         if buf:
@@ -200,7 +200,7 @@ class Chan(Generic[T]):
             return True, None, False, None
         return False, None, False, None
 
-    def _send_locked(self, value: Any) -> tuple[bool, _Waiter | None]:
+    def _send_locked(self, value: Any) -> tuple[bool, _ChanWaiter | None]:
         """Send without blocking: (done, receiver to wake). Raises Closed."""
         if self._closed:
             raise Closed(f"send on closed channel {self!r}")
@@ -239,7 +239,7 @@ class Chan(Generic[T]):
             else:
                 if r.state == WAITING:
                     r.state = DONE
-                    got: _Waiter | None = r
+                    got: _ChanWaiter | None = r
                 else:
                     got = _take(r, rq, DONE)
                 if got is not None:
@@ -311,7 +311,7 @@ class Chan(Generic[T]):
                 else:
                     if s.state == WAITING:
                         s.state = DONE
-                        got: _Waiter | None = s
+                        got: _ChanWaiter | None = s
                     else:
                         got = _take(s, sq, DONE)
                     if got is not None:
@@ -331,7 +331,7 @@ class Chan(Generic[T]):
                 g = getcurrent()
                 if g.__class__ is not _Worker or g._hint:
                     g = me_for_park()
-                w = _Waiter()
+                w = _ChanWaiter()
                 w.task = g
                 w.ch = self
                 if self._recvq is _NO_QUEUE:
@@ -422,7 +422,7 @@ class Chan(Generic[T]):
         return len(self._buf)
 
     @staticmethod
-    def _live_count(q: deque[_Waiter]) -> int:
+    def _live_count(q: deque[_ChanWaiter]) -> int:
         n = 0
         for w in tuple(q):
             st = w.state

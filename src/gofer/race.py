@@ -19,50 +19,37 @@ from collections.abc import Callable
 from typing import Any
 
 from gofer._cancel import shield
-from gofer._task import Cancelled, Task, go, park
+from gofer._lot import ParkingLot
+from gofer._task import Cancelled, Task, go
 from gofer._waitq import me_for_park
 
 __all__ = ["race"]
 
 
-class _Race:
-    """The park waitable of ``race``: records the first finisher, wakes the caller."""
+class _Race(ParkingLot):
+    """The first finisher of a ``race``, and the lot where its caller waits."""
 
-    __slots__ = ("n", "waiter", "winner")
+    __slots__ = ("n", "winner")
 
     def __init__(self, n: int) -> None:
+        ParkingLot.__init__(self)
         self.n = n
         self.winner = -1
-        self.waiter: Any = None
-
-    def finished(self, i: int) -> None:
-        # A done-callback: runs in the hub of the caller (the tasks live there).
-        if self.winner < 0:
-            self.winner = i
-        w = self.waiter
-        if w is not None:
-            self.waiter = None
-            w._hub.ready.append(w)
-
-    def _gofer_abort(self, task: Any) -> bool:
-        if self.waiter is task:
-            self.waiter = None
-            return True
-        return False
 
     def __repr__(self) -> str:
         return f"<race of {self.n} coroutines>"
 
 
 def _finished(st: _Race, i: int, task: Task[Any]) -> None:
-    st.finished(i)
+    # A done-callback: runs in the hub of the caller (the tasks live there).
+    if st.winner < 0:
+        st.winner = i
+    st.unpark()  # its one parker: the caller
 
 
 def _wait_all(tasks: list[Task[Any]], st: _Race) -> None:
-    me = me_for_park()
     while not all(t.done() for t in tasks):
-        st.waiter = me
-        park(st)
+        st.park()
 
 
 def race(*fns: Callable[[], Any]) -> tuple[int, Any]:
@@ -78,7 +65,7 @@ def race(*fns: Callable[[], Any]) -> tuple[int, Any]:
         if not callable(fn):
             raise TypeError(f"race() argument {i} is not callable: {fn!r}")
     st = _Race(len(fns))
-    me = me_for_park()
+    me_for_park()  # a caller cancelled already starts nothing
     tasks: list[Task[Any]] = []
     for i, fn in enumerate(fns):
         t = go(fn)
@@ -86,8 +73,7 @@ def race(*fns: Callable[[], Any]) -> tuple[int, Any]:
         tasks.append(t)
     try:
         while st.winner < 0:
-            st.waiter = me
-            park(st)
+            st.park()
     finally:
         for t in tasks:
             t.cancel()

@@ -15,7 +15,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from gofer._cancel import CancelScope, shield
-from gofer._task import Cancelled, Task, _current_tasklike, go, park
+from gofer._lot import ParkingLot
+from gofer._task import Cancelled, Task, go
 
 __all__ = ["Scope", "scope"]
 T = TypeVar("T")
@@ -29,7 +30,7 @@ class Scope:
         self._errors: list[BaseException] = []
         self._cs = CancelScope()
         self._owner: Any = None
-        self._waiter: Any = None
+        self._lot = ParkingLot("the end of a scope's children")  # where __exit__ waits
         self._closed = False
 
     def __enter__(self) -> Scope:
@@ -67,15 +68,8 @@ class Scope:
             if exc is not None:
                 self._errors.append(exc)
                 self.cancel()
-        if not self._children and self._waiter is not None:
-            w, self._waiter = self._waiter, None
-            w._hub.ready.append(w)
-
-    def _gofer_abort(self, task: Any) -> bool:
-        if self._waiter is task:
-            self._waiter = None
-            return True
-        return False
+        if not self._children:
+            self._lot.unpark()  # its one parker: the owner, in __exit__
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
@@ -105,8 +99,7 @@ class Scope:
 
     def _wait_children(self) -> None:
         while self._children:
-            self._waiter = _current_tasklike()
-            park(self)
+            self._lot.park()
 
     def __repr__(self) -> str:
         return f"<gofer.Scope children={len(self._children)}>"

@@ -14,38 +14,18 @@ from __future__ import annotations
 import socket as _stdsocket
 import ssl
 import threading
-from collections import deque
 from typing import Any
 
 from gofer._hub import get_hub
-from gofer._task import _current_tasklike, park
+from gofer._lot import ParkingLot
 from gofer.http._client_conn import ClientConnection
 
 __all__ = ["Pool"]
 
 
-class _Waiter:
-    """A coroutine queued for a connection; the releaser fills ``conn`` or ``slot``."""
-
-    __slots__ = ("conn", "host", "slot", "task")
-
-    def __init__(self, task: Any, host: _Host) -> None:
-        self.task = task
-        self.host = host
-        self.conn: ClientConnection | None = None
-        self.slot = False
-
-    def _gofer_abort(self, task: Any) -> bool:
-        if self.conn is None and not self.slot:
-            try:
-                self.host.waiters.remove(self)
-            except ValueError:
-                return False
-            return True
-        return False
-
-    def __repr__(self) -> str:
-        return "<waiting for an HTTP connection>"
+# What a waiter is handed when a connection could not be kept but its slot
+# is free: it opens a new connection in that slot.
+_SLOT: Any = object()
 
 
 class _Host:
@@ -54,7 +34,8 @@ class _Host:
     def __init__(self) -> None:
         self.idle: list[ClientConnection] = []
         self.open = 0
-        self.waiters: deque[_Waiter] = deque()
+        # Coroutines of this thread's hub waiting for a connection or a slot.
+        self.waiters = ParkingLot("waiting for an HTTP connection")
 
 
 class Pool:
@@ -91,20 +72,19 @@ class Pool:
         if host is None:
             host = self._hosts[hk] = _Host()
         hub = get_hub()
-        while host.idle and not host.waiters:
+        waiters = host.waiters
+        while host.idle and waiters.first is None:
             conn = host.idle.pop()
             if conn.hub is hub and _alive(conn):
                 return conn, True
             conn.close()
             host.open -= 1
-        if host.open < self.max_connections and not host.waiters:
+        if host.open < self.max_connections and waiters.first is None:
             host.open += 1
             return self._open(host, key, t), False
-        w = _Waiter(_current_tasklike(), host)
-        host.waiters.append(w)
-        park(w)
-        if w.conn is not None:
-            return w.conn, True
+        got = waiters.park()
+        if got is not _SLOT:
+            return got, True
         return self._open(host, key, t), False
 
     def _open(self, host: _Host, key: tuple[str, str, int], t: Any) -> ClientConnection:
@@ -140,10 +120,8 @@ class Pool:
             return
         if reusable and not self.closed:
             conn.prepare_next()
-            while host.waiters:
-                w = host.waiters.popleft()
-                w.conn = conn
-                w.task._hub.ready.append(w.task)
+            if host.waiters.first is not None:
+                host.waiters.unpark(conn)
                 return
             if len(host.idle) < self.max_idle:
                 host.idle.append(conn)
@@ -152,10 +130,8 @@ class Pool:
         self._give_slot(host)
 
     def _give_slot(self, host: _Host) -> None:
-        if host.waiters:
-            w = host.waiters.popleft()
-            w.slot = True
-            w.task._hub.ready.append(w.task)
+        if host.waiters.first is not None:
+            host.waiters.unpark(_SLOT)
         else:
             host.open -= 1
 

@@ -29,7 +29,8 @@ from typing import Any
 
 from gofer import _instrument, _listen
 from gofer._hub import get_hub
-from gofer._task import Cancelled, _current_tasklike, go, park, sleep, wait_readable
+from gofer._lot import ParkingLot
+from gofer._task import Cancelled, _current_tasklike, go, sleep, wait_readable
 from gofer.http._conn import APP, BODY, HEAD, IDLE, WRITE, ServerConnection
 from gofer.http._request import Request
 from gofer.http._wire import Limits, Stamp, status_line
@@ -107,7 +108,7 @@ class Server:
         self.closed = False
         self._listeners: list[tuple[socket.socket, Any]] = []
         self._timer: Any = None
-        self._idle_waiters: list[Any] = []
+        self._idle_waiters = ParkingLot("the end of every connection", owner=self)
         self._accepted = 0  # accepted connections whose coroutine has not ended
         self._drain_idle: dict[ServerConnection, int] | None = None  # draining: idle conn -> its request count
         lim = self.limits
@@ -247,10 +248,8 @@ class Server:
         self._wake_if_idle()
 
     def _wake_if_idle(self) -> None:
-        if not self.conns and not self._accepted and self._idle_waiters:
-            ws, self._idle_waiters = self._idle_waiters, []
-            for w in ws:
-                w._hub.ready.append(w)
+        if not self.conns and not self._accepted and self._idle_waiters.first is not None:
+            self._idle_waiters.unpark_all()
 
     # -- accepting ----------------------------------------------------------------------------
     def serve_socket(self, lsock: socket.socket) -> None:
@@ -339,14 +338,7 @@ class Server:
 
     def _wait_idle(self, timeout: float | None) -> None:
         while self.conns or self._accepted:
-            self._idle_waiters.append(_current_tasklike())
-            park(self, timeout)
-
-    def _gofer_abort(self, task: Any) -> bool:
-        if task in self._idle_waiters:
-            self._idle_waiters.remove(task)
-            return True
-        return False
+            self._idle_waiters.park(timeout)
 
     def __repr__(self) -> str:
         return f"<gofer.http.Server {self.interface} connections={len(self.conns)}>"

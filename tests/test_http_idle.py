@@ -8,6 +8,7 @@ client gets back.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -220,5 +221,52 @@ def test_handle_connection_keeps_its_coroutine() -> None:
         t.join()
         server.shutdown(1)
         lsock.close()
+
+    gofer.testing.run(main)
+
+
+def _alive(kind: str) -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o).__name__ == kind)
+
+
+def test_closed_connections_leave_nothing_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Some park at once (above _PARK_NOW), the first ones after a sweep; once
+    # the clients have gone, no connection's state may stay reachable.
+    monkeypatch.setattr(_conn, "_PARK_NOW", 50)
+
+    def main() -> tuple[int, dict[str, int]]:
+        before = {k: _alive(k) for k in ("ServerConnection", "IoState", "HttpRequestParser", "socket")}
+        with serving() as (server, port):
+            cs = [gsocket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+            for c in cs:
+                c.sendall(REQ)
+                read_response(c)
+            gofer.sleep(3 * server.tick)
+            n_parked = sum(parked(x) for x in server.conns)
+            for c in cs:
+                c.close()
+            del c, cs
+            gofer.sleep(3 * server.tick)
+            assert not server.conns
+        return n_parked, {k: _alive(k) - v for k, v in before.items()}
+
+    n_parked, left = gofer.testing.run(main)
+    assert n_parked == 300
+    assert left == {"ServerConnection": 0, "IoState": 0, "HttpRequestParser": 0, "socket": 0}
+
+
+def test_idle_connection_holds_no_buffer_of_its_own() -> None:
+    def main() -> None:
+        with serving() as (server, port), gsocket.create_connection(("127.0.0.1", port)) as c:
+            c.sendall(REQ + REQ)  # pipelined: both answered from one read
+            data = b""
+            while data.count(b"hello /") < 2:
+                data += c.recv(65536)
+            gofer.sleep(3 * server.tick)
+            conn = conn_of(server)
+            assert parked(conn)
+            assert conn.buf is _conn._thread_buffer()[0]  # the thread's shared receive buffer
+            assert conn.out == [] and conn.queue == [] and conn.partial is None and conn.cur is None
 
     gofer.testing.run(main)

@@ -135,7 +135,7 @@ class ServerConnection(RequestParsing, IdleParking):
         self.task: Any = None
         self.parkable = False  # may park on its fd while idle (plain, started by serve_socket)
         self.handle: Any = None  # the on_readable registration of a parked connection
-        self.env: dict[str, Any] | None = None  # WSGI: the per-connection environ
+        self.env: dict[str, Any] | None = None  # WSGI: the environ's constant part (shared, see wsgi.py)
         self.wsgi_start: Any = None  # WSGI: start_response, reused request after request
 
     # -- reading ---------------------------------------------------------------------

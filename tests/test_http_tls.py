@@ -113,6 +113,99 @@ def test_wsgi_sees_https() -> None:
         assert r.text == "https"
 
 
+class BioClient:
+    """A TLS client on a memory BIO: it decides which records go out in one TCP write."""
+
+    def __init__(self, port: int) -> None:
+        ctx = ssl.create_default_context(cafile=CA)
+        self.raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost")
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.raw.sendall(self.out.read())
+                self.inc.write(self.raw.recv(65536) or b"")
+        self.raw.sendall(self.out.read())
+
+    def records(self, *plain: bytes) -> bytes:
+        """The ciphertext of one record per piece (not sent)."""
+        for p in plain:
+            self.obj.write(p)
+        return self.out.read()
+
+    def close_notify(self) -> bytes:
+        try:
+            self.obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        return self.out.read()
+
+    def read_all(self) -> bytes:
+        """Plain text until the server's close_notify or the TCP end."""
+        data = b""
+        while True:
+            try:
+                data += self.obj.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError:  # close_notify, a TCP end, or an alert after a ragged one
+                return data
+            chunk = self.raw.recv(65536)
+            if not chunk:
+                return data
+            self.inc.write(chunk)
+
+    def read_until(self, n: int, marker: bytes) -> bytes:
+        data = b""
+        while data.count(marker) < n:
+            try:
+                data += self.obj.read(65536)
+            except ssl.SSLWantReadError:
+                chunk = self.raw.recv(65536)
+                assert chunk, data
+                self.inc.write(chunk)
+        return data
+
+
+GET = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def test_many_records_in_one_tcp_write_are_all_read(tls_server: str) -> None:
+    # One edge for 50 records (pipelined requests): the server must read them
+    # all, not stop after the first record and wait for an edge that never comes.
+    c = BioClient(int(tls_server.rsplit(":", 1)[1]))
+    with c.raw:
+        c.raw.sendall(c.records(*[GET] * 50))
+        assert c.read_until(50, b"hello over TLS").count(b"HTTP/1.1 200 ") == 50
+        # A body in many small records after its head, in one write too.
+        body = os.urandom(200000)
+        pieces = [body[i:i + 1000] for i in range(0, len(body), 1000)]
+        head = b"POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % len(body)
+        c.raw.sendall(c.records(head, *pieces))
+        assert c.read_until(1, hashlib.sha256(body).hexdigest().encode()).startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize("end", ["close_notify", "tcp_fin"])
+def test_request_and_the_clients_end_in_one_write(tls_server: str, end: str) -> None:
+    # The request, then close_notify (or a bare TCP end, a "ragged EOF"), all in
+    # one read on the server: it answers, then sees the end and closes.
+    c = BioClient(int(tls_server.rsplit(":", 1)[1]))
+    with c.raw:
+        data = c.records(GET, GET)
+        if end == "close_notify":
+            c.raw.sendall(data + c.close_notify())
+        else:
+            c.raw.sendall(data)
+            c.raw.shutdown(socket.SHUT_WR)
+        got = c.read_all()
+        assert got.count(b"HTTP/1.1 200 ") == 2 and got.endswith(b"hello over TLS")
+        assert c.raw.recv(65536) == b""  # and the server closed
+
+
 # -- gofer serve --certfile ------------------------------------------------------------
 
 

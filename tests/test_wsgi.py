@@ -112,6 +112,23 @@ def test_environ(srv: ServerThread) -> None:
     assert env["SCRIPT_NAME"] == ""
 
 
+def test_environ_peer_address_is_each_connections_own(srv: ServerThread) -> None:
+    # The constant part of the environ is shared by the connections on one
+    # local address; the peer's address is set per request.
+    conns = [http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5) for _ in range(2)]
+    try:
+        for _ in range(2):  # and again on the same connections (keep-alive)
+            for c in conns:
+                c.request("GET", "/env")
+                env = json.loads(c.getresponse().read())
+                assert c.sock is not None
+                assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("127.0.0.1", str(c.sock.getsockname()[1]))
+                assert env["SERVER_PORT"] == str(srv.port)
+    finally:
+        for c in conns:
+            c.close()
+
+
 def test_path_is_percent_decoded_latin1(srv: ServerThread) -> None:
     _, _, body = get(srv.port, "GET", "/env/%C3%A9%2Fx")
     assert json.loads(body)["PATH_INFO"] == "/env/\u00c3\u00a9/x"

@@ -135,7 +135,7 @@ class ServerConnection(RequestParsing, IdleParking):
         self.task: Any = None
         self.parkable = False  # may park on its fd while idle (plain, started by serve_socket)
         self.handle: Any = None  # the on_readable registration of a parked connection
-        self.env: dict[str, Any] | None = None  # WSGI: the per-connection environ
+        self.env: dict[str, Any] | None = None  # WSGI: the environ's constant part (shared, see wsgi.py)
         self.wsgi_start: Any = None  # WSGI: start_response, reused request after request
 
     # -- reading ---------------------------------------------------------------------
@@ -188,7 +188,11 @@ class ServerConnection(RequestParsing, IdleParking):
                 return False  # many connections: do not hold a coroutine while idle
             try:
                 wait_readable(st)
-            except GoIdle:
+            except GoIdle as exc:
+                # Its traceback holds this coroutine's frames (and a frame that
+                # holds it): dropped here, a parked connection is freed by its
+                # refcount alone when it closes, not at the next full gc.
+                exc.__traceback__ = None
                 if self._park_on_fd():
                     return False  # run() ends the coroutine; the connection lives on
         self.server.stats.bytes_in += n
@@ -304,7 +308,8 @@ class ServerConnection(RequestParsing, IdleParking):
                 self._linger()
         except (PeerGone, ClientDisconnected):
             pass
-        except Cancelled:
+        except Cancelled as exc:
+            exc.__traceback__ = None  # its frames hold this connection (see fill's GoIdle)
             if self.timed_out and (self.in_head or (self.body_cut and not self.status)):
                 # Cut while the client sent its head or (too slowly) a body
                 # no response has begun for.
@@ -432,6 +437,12 @@ class ServerConnection(RequestParsing, IdleParking):
         if self.closing:
             return
         self.closing = True
+        self.stop_reading = True
+        # Break the cycles through this object (its parser's callbacks are its
+        # bound methods; WSGI's start_response holds it), so that it goes as
+        # soon as it is dropped: an idle server may run no gc for a long time.
+        del self.parser  # nothing parses after close (stop_reading)
+        self.wsgi_start = None
         if self.handle is not None:
             self.handle.cancel()
             self.handle = None

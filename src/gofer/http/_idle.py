@@ -15,20 +15,53 @@ so that a burst of thousands of idle clients never holds a coroutine each.
 Only plain connections started by ``serve_socket`` park: a TLS layer may
 hold decrypted bytes its fd does not show, and ``handle_connection``
 promises to serve in its caller's coroutine.
+
+When most of a large crowd of connections has gone, :func:`trim_heap` asks
+glibc to give the freed memory back (``malloc_trim``): free() alone returns
+only the top of the heap, and the holes the connections left stay resident.
+(CPython's own allocator keeps a 1 MiB arena while any object in it lives:
+what a few survivors pin is not given back.)
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import socket
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from gofer._park import on_readable
 from gofer._task import go
 
-__all__ = ["APP", "BODY", "HEAD", "IDLE", "WRITE", "GoIdle", "IdleParking"]
+__all__ = ["APP", "BODY", "HEAD", "IDLE", "TRIM_FROM", "WRITE", "GoIdle", "IdleParking", "trim_heap"]
 
 # Phases, for the timeout sweep: what the connection is waiting for.
 APP, IDLE, HEAD, BODY, WRITE = 0, 1, 2, 3, 4
+
+# A server that had at least this many connections trims the heap once they
+# have fallen to a quarter of that peak (Server._sweep).
+TRIM_FROM = 1024
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim  # absent from musl (AttributeError)
+    except (OSError, AttributeError):
+        return None
+
+
+def trim_heap() -> bool:
+    """Give freed heap memory back to the system (glibc's ``malloc_trim(0)``); False if there is none."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 class GoIdle(Exception):

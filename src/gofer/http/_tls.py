@@ -10,7 +10,10 @@ is drained. That last point matters: the connection clears its "readable"
 flag after a short read and waits for the next edge, but one ``SSL_read``
 returns a single TLS record, and the rest may already sit in the kernel's
 buffer, where no new edge would announce it. So ``recv_into`` reads records
-until the buffer is full or OpenSSL wants more from the network.
+until the buffer is full or the kernel holds no more bytes (``FIONREAD``:
+a third of the cost of the failed ``SSL_read`` and its ``SSLWantReadError``
+that asked the same before). Reads and writes call the C ``SSLObject``
+directly, without ``SSLSocket``'s per-call checks.
 
 The handshake (:func:`handshake`) runs in the connection's coroutine and
 counts against the header timeout: a client that connects and stays silent
@@ -21,6 +24,9 @@ from __future__ import annotations
 
 import socket
 import ssl
+from array import array
+from fcntl import ioctl
+from termios import FIONREAD
 from typing import Any
 
 from gofer._task import wait_readable, wait_writable
@@ -80,13 +86,17 @@ def handshake(tls: ssl.SSLSocket, st: Any, timeout: float) -> TLSSocket:
 class TLSSocket:
     """A server-side TLS connection with a plain non-blocking socket's face."""
 
-    __slots__ = ("eof", "family", "st", "tls")
+    __slots__ = ("eof", "family", "nread", "read", "st", "tls", "write")
 
     def __init__(self, tls: ssl.SSLSocket, st: Any) -> None:
         self.tls = tls
         self.eof = False
         self.st = st
         self.family = tls.family
+        sslobj = tls._sslobj  # type: ignore[attr-defined]  # the C object (set: the socket is connected)
+        self.read = sslobj.read
+        self.write = sslobj.write
+        self.nread = array("i", [0])  # FIONREAD's answer
 
     def fileno(self) -> int:
         return self.tls.fileno()
@@ -95,19 +105,18 @@ class TLSSocket:
         """Read records until ``buf`` is full or the socket is drained; 0 at the end."""
         if self.eof:
             return 0
-        mv = memoryview(buf)
-        size = nbytes or len(mv)
+        size = nbytes or len(buf)
         got = 0
-        tls = self.tls
-        while got < size:
+        read = self.read
+        while True:
             try:
-                n = tls.recv_into(mv[got:size])
+                n = read(size, buf) if got == 0 else read(size - got, memoryview(buf)[got:size])
             except ssl.SSLWantReadError:
-                break
+                break  # a record only partly here: its rest comes with a new edge
             except ssl.SSLWantWriteError:  # a post-handshake message to send first
                 self._wait(writable=True)
                 continue
-            except ssl.SSLZeroReturnError:  # the client's close_notify
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):  # close_notify, or a TCP end without it
                 n = 0
             if n == 0:
                 # The end, seen in the same read as data maybe: no edge will announce it again.
@@ -115,6 +124,13 @@ class TLSSocket:
                 self.st.readable = 2
                 return got
             got += n
+            if got >= size:
+                break
+            # One record read (without read-ahead OpenSSL takes no more from
+            # the kernel): another read only if the kernel holds more bytes.
+            ioctl(self.st.fd, FIONREAD, self.nread, True)
+            if not self.nread[0]:
+                break
         if got == 0:
             raise BlockingIOError("no TLS data to read now")
         return got
@@ -123,7 +139,7 @@ class TLSSocket:
         """Send all of ``data`` or raise ``BlockingIOError`` (resend the same bytes then)."""
         while True:
             try:
-                return self.tls.send(data)
+                return self.write(data)  # type: ignore[no-any-return]
             except ssl.SSLWantWriteError:
                 raise BlockingIOError("the TLS connection cannot take more now") from None
             except ssl.SSLWantReadError:  # the peer must speak first (key update)
@@ -150,7 +166,11 @@ class TLSSocket:
             self.tls.unwrap()
         except (ssl.SSLError, OSError, ValueError):
             pass
+        self.read = self._read_raw  # what still comes (a lingering close) is dropped unread
         socket.socket.shutdown(self.tls, how)
+
+    def _read_raw(self, nbytes: int, buf: Any) -> int:
+        return socket.socket.recv_into(self.tls, buf, nbytes)
 
     def close(self) -> None:
         self.tls.close()

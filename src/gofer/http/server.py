@@ -32,6 +32,7 @@ from gofer._hub import get_hub
 from gofer._lot import ParkingLot
 from gofer._task import Cancelled, _current_tasklike, go, sleep, wait_readable
 from gofer.http._conn import APP, BODY, HEAD, IDLE, WRITE, ServerConnection
+from gofer.http._idle import TRIM_FROM, trim_heap
 from gofer.http._request import Request
 from gofer.http._wire import Limits, Stamp, status_line
 from gofer.http._writer import HeaderBlock, write_full
@@ -111,6 +112,7 @@ class Server:
         self._idle_waiters = ParkingLot("the end of every connection", owner=self)
         self._accepted = 0  # accepted connections whose coroutine has not ended
         self._drain_idle: dict[ServerConnection, int] | None = None  # draining: idle conn -> its request count
+        self._peak = 0  # most connections since the heap was last trimmed
         lim = self.limits
         # Timeouts fire within two ticks after they are due.
         self.tick = min(1.0, min(lim.header_timeout, lim.keepalive_timeout, lim.read_timeout, lim.write_timeout) / 8)
@@ -161,6 +163,12 @@ class Server:
         for c in expired:
             c.timed_out = True
             c.abort()
+        n = len(self.conns)
+        if n > self._peak:
+            self._peak = n
+        elif n <= self._peak // 4 and self._peak >= TRIM_FROM:
+            self._peak = n
+            trim_heap()  # most of a crowd has gone: give its memory back
         if self.conns or self._listeners:
             self._start_timer()
 
@@ -279,6 +287,7 @@ class Server:
                 policy.succeeded()
                 self._accepted += 1
                 go(handle, sock, addr)
+                del sock, addr  # not kept by this loop while it waits for the next
         except _Stop:
             pass
         finally:

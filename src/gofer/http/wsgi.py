@@ -1,8 +1,10 @@
 """WSGI (PEP 3333) on the gofer HTTP server, so Flask and Django run unchanged.
 
 Each request runs the application in the connection's coroutine. The
-environ is a copy of a per-connection base dict (the constant keys, server
-and peer address) plus the request's own keys; header names map to
+environ is a copy of a base dict shared by the connections on one local
+address (the constant keys and the server's address; an idle connection
+holds no dict of its own) plus the peer's address and the request's own
+keys; header names map to
 ``HTTP_*`` keys through a bounded cache. Header names containing ``_`` are
 dropped, as nginx and gunicorn do, so that ``X_Forwarded_For`` cannot pose
 as ``X-Forwarded-For``. ``wsgi.input`` is the request itself (a binary
@@ -127,13 +129,16 @@ class _Start:
         _write(self.conn, self.req, self, data)
 
 
-def _conn_environ(server: Server, conn: ServerConnection) -> dict[str, Any]:
-    """The part of the environ that is the same for every request of a connection."""
+def _conn_environ(server: Server, conn: ServerConnection, bases: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """The constant part of the environ for ``conn``'s local address, shared through ``bases``."""
     try:
         host, port = conn.sock.getsockname()[:2]
     except (OSError, ValueError, TypeError):
         host, port = "", 0
-    env: dict[str, Any] = {
+    env = bases.get((host, port))
+    if env is not None:
+        return env
+    env = {
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "https" if server.ssl is not None else "http",
         "wsgi.errors": sys.stderr,
@@ -148,13 +153,10 @@ def _conn_environ(server: Server, conn: ServerConnection) -> dict[str, Any]:
         "QUERY_STRING": "",
         "SERVER_NAME": str(host),
         "SERVER_PORT": str(port),
+        "REMOTE_ADDR": "",  # set per request from a tuple peer address (with REMOTE_PORT)
     }
-    addr = conn.addr
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        env["REMOTE_ADDR"] = str(addr[0])
-        env["REMOTE_PORT"] = str(addr[1])
-    else:
-        env["REMOTE_ADDR"] = ""
+    if len(bases) < 64:  # a few local addresses; more (odd): not cached
+        bases[(host, port)] = env
     return env
 
 
@@ -188,11 +190,17 @@ def make_wsgi_dispatch(app: Callable[..., Any], server: Server) -> Callable[[Ser
     if not callable(app):
         raise TypeError(f"a WSGI application must be callable, not {type(app).__name__}")
 
+    bases: dict[Any, dict[str, Any]] = {}  # local address -> the environ's constant part
+
     def dispatch(conn: ServerConnection, req: Request) -> None:
         base = conn.env
         if base is None:
-            base = conn.env = _conn_environ(server, conn)
+            base = conn.env = _conn_environ(server, conn, bases)
         env = base.copy()
+        addr = conn.addr
+        if addr.__class__ is tuple and len(addr) >= 2:
+            env["REMOTE_ADDR"] = str(addr[0])
+            env["REMOTE_PORT"] = str(addr[1])
         target = req.target
         pq = _TARGETS.get(target)
         if pq is None:

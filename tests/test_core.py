@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import gofer
-from gofer._hub import hub_if_any
+from gofer._core import hub_if_any
 
 
 def test_run_returns_result_and_passes_arguments():

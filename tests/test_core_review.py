@@ -26,8 +26,7 @@ from typing import Any
 import pytest
 
 import gofer
-from gofer._hub import get_hub, hub_if_any
-from gofer._task import _current_tasklike, park, wait_readable
+from gofer._core import current_tasklike, get_hub, hub_if_any, park, wait_readable
 from gofer.testing import VirtualClock
 from gofer.testing import run as vrun_with
 
@@ -39,7 +38,7 @@ class _Slot:
         self.waiter: Any = None
 
     def wait(self, timeout: float | None = None) -> None:
-        self.waiter = _current_tasklike()
+        self.waiter = current_tasklike()
         park(self, timeout)
 
     def wake(self) -> bool:

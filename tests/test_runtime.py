@@ -200,7 +200,7 @@ def test_call_threadsafe_wakes_a_blocked_hub():
 
         th = threading.Thread(target=lambda: (time.sleep(0.05), hub.call_threadsafe(poke)), name="poker")
         th.start()
-        from gofer._task import park
+        from gofer._core import park
 
         park(Wait())
         th.join()

@@ -29,6 +29,7 @@ import time
 from typing import Any
 
 from gofer import _instrument
+from gofer._core import Hub, Root, hub_if_any
 
 __all__ = ["Tracer", "trace"]
 
@@ -62,7 +63,7 @@ class Tracer(_instrument.Instrument):
         # The code starting the trace is running now: open its slice.
         who = _instrument.current_who()
         if who is None:
-            hub = _instrument._hub_if_any() if _instrument._hub_if_any else None
+            hub = hub_if_any()
             if hub is not None:
                 self.hub_enter(hub)
         else:
@@ -118,9 +119,9 @@ class Tracer(_instrument.Instrument):
     def _track(self, who: Any) -> tuple[int, int]:
         tr = self._tracks.get(who)
         if tr is None:
-            if who.__class__ is _instrument._Hub or isinstance(who, _instrument._Hub):
+            if isinstance(who, Hub):
                 tr = (self._pid(who), 1)
-            elif who.__class__.__name__ == "_Root":
+            elif who.__class__ is Root:
                 tr = (self._pid(who._hub), 2)
                 self._names[tr] = "main thread code"
             else:

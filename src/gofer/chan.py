@@ -4,7 +4,7 @@ A :class:`Chan` is a FIFO with a capacity: 0 (rendezvous: a send waits for a
 receiver), ``n`` (buffered) or unbounded. It holds a buffer and two queues
 of waiter records (``gofer._chanrec``), the receivers and the senders parked
 on it. A waiter on another thread's hub is woken through that hub's wake-up
-fd (see ``gofer._waitq``), so a plain thread, a coroutine on this hub and a
+fd (see ``gofer._core._waitq``), so a plain thread, a coroutine on this hub and a
 coroutine on another hub can share one channel, each blocking in its own way.
 
 Hand-off is direct: a send that finds a parked receiver writes the value
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 from collections import deque
 from collections.abc import Iterator
 from threading import Lock
@@ -51,9 +50,7 @@ from typing import Any, Generic, TypeVar
 from greenlet import getcurrent
 
 from gofer._chanrec import CLOSED, DONE, GONE, SELWAIT, WAITING, _SendWaiter, _Waiter
-from gofer._hub import hub_if_any
-from gofer._task import _Worker, give_way, park
-from gofer._waitq import _wake_remote, check_timeout, me_for_park, wake
+from gofer._core import Worker, check_timeout, give_way, hub_if_any, me_for_park, park, wake
 
 __all__ = ["Chan", "Closed"]
 
@@ -71,11 +68,10 @@ def _slice_check() -> None:
     global _fast
     _fast = _FAST_EVERY
     g = getcurrent()
-    hub = g._hub if g.__class__ is _Worker else hub_if_any()
+    hub = g._hub if g.__class__ is Worker else hub_if_any()
     if hub is not None:
         give_way(hub)
 _NO_QUEUE: Any = ()  # shared empty stand-in until a channel first needs a deque
-_get_ident = threading.get_ident
 
 
 class Closed(Exception):
@@ -233,12 +229,7 @@ class Chan(Generic[T]):
                     got = _take(r, rq, DONE)
                 if got is not None:
                     got.value = value
-                    t = got.task
-                    hub = t._hub
-                    if hub.thread_ident == _get_ident():
-                        hub.ready.append(t)
-                    else:
-                        _wake_remote(t)
+                    wake(got.task)
                     return
         lock = self._lock
         lock.acquire()
@@ -255,7 +246,7 @@ class Chan(Generic[T]):
                 if timeout is not None:
                     check_timeout(timeout)
                 g = getcurrent()
-                if g.__class__ is not _Worker or g._hint:
+                if g.__class__ is not Worker or g._cancel_hint:
                     g = me_for_park()
                 w = _SendWaiter()
                 w.task = g
@@ -318,7 +309,7 @@ class Chan(Generic[T]):
                 if timeout is not None:
                     check_timeout(timeout)
                 g = getcurrent()
-                if g.__class__ is not _Worker or g._hint:
+                if g.__class__ is not Worker or g._cancel_hint:
                     g = me_for_park()
                 w = _Waiter()
                 w.task = g

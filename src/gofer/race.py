@@ -18,9 +18,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from gofer._cancel import shield
-from gofer._task import Cancelled, Task, go, park
-from gofer._waitq import me_for_park
+from gofer._core import Cancelled, Task, go, me_for_park, park, shield
 
 __all__ = ["race"]
 

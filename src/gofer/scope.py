@@ -14,8 +14,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from gofer._cancel import CancelScope, shield
-from gofer._task import Cancelled, Task, _current_tasklike, go, park
+from gofer._core import Cancelled, CancelScope, Task, go, park, shield
+from gofer._core import current_tasklike as _current_tasklike
 
 __all__ = ["Scope", "scope"]
 T = TypeVar("T")

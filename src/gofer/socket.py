@@ -61,9 +61,9 @@ from socket import timeout as timeout
 from typing import Any
 
 from gofer import dns as _dns
-from gofer._hub import get_hub as _get_hub
-from gofer._park import wait_readable as _wait_readable
-from gofer._park import wait_writable as _wait_writable
+from gofer._core import get_hub as _get_hub
+from gofer._core import wait_readable as _wait_readable
+from gofer._core import wait_writable as _wait_writable
 from gofer._sockio import SocketIOMixin as _SocketIOMixin
 from gofer.dns import getaddrinfo as getaddrinfo
 from gofer.dns import getfqdn as getfqdn

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
-from gofer._task import Cancelled, wait_readable, wait_writable
+from gofer._core import Cancelled, wait_readable, wait_writable
 from gofer.http._idle import APP, BODY, HEAD, IDLE, WRITE, GoIdle, IdleParking
 from gofer.http._parse import BUFSIZE, RequestParsing
 from gofer.http._request import Request

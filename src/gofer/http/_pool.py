@@ -17,8 +17,8 @@ import threading
 from collections import deque
 from typing import Any
 
-from gofer._hub import get_hub
-from gofer._task import _current_tasklike, park
+from gofer._core import current_tasklike as _current_tasklike
+from gofer._core import get_hub, park
 from gofer.http._client_conn import ClientConnection
 
 __all__ = ["Pool"]

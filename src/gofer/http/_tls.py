@@ -23,7 +23,7 @@ import socket
 import ssl
 from typing import Any
 
-from gofer._task import wait_readable, wait_writable
+from gofer._core import wait_readable, wait_writable
 
 __all__ = ["TLSSocket", "handshake", "server_context"]
 

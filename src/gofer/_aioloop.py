@@ -53,6 +53,7 @@ from gofer._core import (
     hub_if_any,
     park,
     wait_readable,
+    wake,
 )
 
 __all__ = ["GoferEventLoop", "GoferEventLoopPolicy", "HubSelector"]
@@ -165,12 +166,12 @@ class HubSelector(selectors.BaseSelector):
         t = self._idle
         if t is not None:
             self._idle = None
-            t._hub.ready.append(t)
+            wake(t)
             return
         st = self._st
         t = st.rwaiter if st is not None else None
         if t is not None and st is not None and st._gofer_abort(t):
-            t._hub.ready.append(t)
+            wake(t)
 
     def wake_threadsafe(self) -> None:
         """:meth:`wake` from any thread."""

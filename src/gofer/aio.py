@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from greenlet import GreenletExit
 
 from gofer._aioloop import GoferEventLoop, GoferEventLoopPolicy
-from gofer._core import Cancelled, CancelScope, Hub, Task, current_tasklike, go, park
+from gofer._core import Cancelled, CancelScope, Hub, Task, current_tasklike, go, park, wake
 
 __all__ = [
     "GoferEventLoop",
@@ -72,7 +72,7 @@ class _Wait:
     def fire(self, _fut: Any = None) -> None:
         t, self.t = self.t, None
         if t is not None:
-            t._hub.ready.append(t)
+            wake(t)
 
     def _gofer_abort(self, t: Any) -> bool:
         if self.t is t:

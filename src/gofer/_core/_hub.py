@@ -22,7 +22,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -35,6 +34,7 @@ from gofer._core._local import forget_hub, hub_if_any, set_hub
 from gofer._core._poll import Poller, make_poller, make_wakeup_fd
 from gofer._core._registry import hub_created, other_threads_alive
 from gofer._core._timers import INF, SLICE, Callback, RealClock, TimerHandle
+from gofer._core._wakeup import ThreadCalls
 
 __all__ = ["BlockingInHubError", "Deadlock", "Hub", "get_hub", "hub_if_any", "set_hub"]
 
@@ -57,7 +57,7 @@ _MAX_POLL = 86400.0
 _seq = itertools.count()
 
 
-class Hub(greenlet):  # type: ignore[misc]
+class Hub(ThreadCalls, greenlet):  # type: ignore[misc]
     """The per-thread scheduler. Get the current thread's with :func:`get_hub`."""
 
     # Slots, not a __dict__: the loop and every park read these attributes.
@@ -159,38 +159,6 @@ class Hub(greenlet):  # type: ignore[misc]
         if when != INF:
             heapq.heappush(self._timers, (when, next(_seq), h))
         return h
-
-    def call_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` in this hub's thread, from any thread."""
-        if self.closed:
-            raise RuntimeError("the target hub is closed (its thread left gofer.run())")
-        self._tsq.append((fn, args))
-        if not self._ts_signalled:
-            self._ts_signalled = True
-            # The lock keeps close() from closing the fd (whose number could then
-            # be reused by another file) between the check and the write.
-            with self._fd_lock:
-                if self.closed:
-                    return
-                try:
-                    os.write(self._wakeup_w, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                except BlockingIOError:
-                    pass  # already signalled: the counter is full
-
-    def _drain_threadsafe(self) -> None:
-        # Consume the signal first, then clear the flag, then drain: a call
-        # landing in between either sees the flag still set (and its item is
-        # drained below) or sets it again and writes a fresh signal.
-        try:
-            os.read(self._wakeup_r, 8)
-        except (BlockingIOError, InterruptedError):
-            pass
-        self._ts_signalled = False
-        q = self._tsq
-        ready = self.ready
-        while q:
-            fn, args = q.popleft()
-            ready.append(Callback(fn, args))
 
     # -- the loop ---------------------------------------------------------
     def run(self) -> None:
@@ -402,36 +370,6 @@ class Hub(greenlet):  # type: ignore[misc]
                     w.throw(GreenletExit)
         self.workers.clear()
         self.idle_workers.clear()
-
-    def _after_fork(self) -> None:
-        """In a forked child, for the hub of the thread that forked.
-
-        The epoll instance and the wake-up eventfd came from the parent, which
-        still uses them: a wake-up written here would wake the parent, and both
-        would take each other's I/O events. Give this hub its own.
-        """
-        old_r, old_w = self._wakeup_r, self._wakeup_w
-        self._wakeup_r, self._wakeup_w = make_wakeup_fd()
-        self._ts_signalled = False
-        self._fd_lock = threading.Lock()  # may have been held by a thread now gone
-        self.poller.after_fork(self._wakeup_r)
-        for fd in {old_r, old_w}:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if self._tsq:  # calls queued before the fork still get to run
-            self._ts_signalled = True
-            os.write(self._wakeup_w, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-
-    def _release(self) -> None:
-        """Close the OS resources (safe from any thread, e.g. at thread exit)."""
-        with self._fd_lock:
-            if self.closed:
-                return
-            self.closed = True
-            for fd in {self._wakeup_r, self._wakeup_w}:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self.poller.close()
 
     def stats(self) -> dict[str, int]:
         return {

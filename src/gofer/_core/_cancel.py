@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from gofer._core._park import Cancelled, current_tasklike, deliverable, interrupt
 from gofer._core._timers import TimerHandle
+from gofer._core._waitq import check_timeout
 
 __all__ = ["CancelScope", "move_on_after", "shield", "timeout"]
 
@@ -106,8 +107,7 @@ class CancelScope:
 def _deadline_after(seconds: float | None) -> float | None:
     if seconds is None:
         return None
-    if not isinstance(seconds, int | float) or math.isnan(seconds) or seconds < 0:
-        raise ValueError(f"timeout must be a non-negative number of seconds or None, not {seconds!r}")
+    check_timeout(seconds)
     return current_tasklike()._hub.now() + seconds  # type: ignore[no-any-return]
 
 

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
@@ -35,6 +35,9 @@ from gofer._core._poll import Poller, make_poller, make_wakeup_fd
 from gofer._core._registry import hub_created, other_threads_alive
 from gofer._core._timers import INF, SLICE, Callback, RealClock, TimerHandle
 from gofer._core._wakeup import ThreadCalls
+
+if TYPE_CHECKING:
+    from gofer._core._park import Root
 
 __all__ = ["BlockingInHubError", "Deadlock", "Hub", "get_hub", "hub_if_any", "set_hub"]
 
@@ -107,7 +110,7 @@ class Hub(ThreadCalls, greenlet):  # type: ignore[misc]
         self._wakeup_r, self._wakeup_w = make_wakeup_fd()
         self._fd_lock = threading.Lock()
         self.poller: Poller = make_poller(self, self._wakeup_r, self._drain_threadsafe)
-        self.root: Any = None  # the thread's main code as a task-like (_park.Root), once it parks
+        self.root: Root | None = None  # the thread's main code as a task-like, once it parks
         self.closed = False
         self._in_run = False  # gofer.run() is using this hub
         self._fatal: BaseException | None = None

@@ -11,19 +11,21 @@ read slot instead, so that an idle connection holds no coroutine.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from greenlet import getcurrent
 
 from gofer._core._local import hub_if_any
 from gofer._core._park import Worker, current_tasklike, park, switch_away
+from gofer._core._poll import IoState
+from gofer._core._types import TaskLike
 
 __all__ = ["ReadableHandle", "on_readable", "wait_readable", "wait_writable"]
 
 log = logging.getLogger("gofer")
 
 
-def wait_readable(st: Any, timeout: float | None = None) -> None:
+def wait_readable(st: IoState, timeout: float | None = None) -> None:
     """Park until the fd of ``st`` (an ``IoState`` of this hub) may be readable.
 
     Raises ``TimeoutError`` after ``timeout`` seconds, or the error the fd was
@@ -38,7 +40,7 @@ def wait_readable(st: Any, timeout: float | None = None) -> None:
     _io_park(st, t, 1, timeout)
 
 
-def wait_writable(st: Any, timeout: float | None = None) -> None:
+def wait_writable(st: IoState, timeout: float | None = None) -> None:
     """Park until the fd of ``st`` may be writable (see :func:`wait_readable`)."""
     t = getcurrent()
     if t.__class__ is not Worker:
@@ -49,7 +51,7 @@ def wait_writable(st: Any, timeout: float | None = None) -> None:
     _io_park(st, t, 2, timeout)
 
 
-def _io_park(st: Any, t: Any, mode: int, timeout: float | None) -> None:
+def _io_park(st: IoState, t: TaskLike, mode: int, timeout: float | None) -> None:
     poller = st.poller
     poller.nwaiters += 1
     if poller.interest:  # a level-triggered poller registers interest now
@@ -63,7 +65,7 @@ def _io_park(st: Any, t: Any, mode: int, timeout: float | None) -> None:
         park(st, timeout)
 
 
-def _io_wait_error(st: Any, t: Any, waiter: Any, what: str) -> None:
+def _io_wait_error(st: IoState, t: TaskLike, waiter: Any, what: str) -> NoReturn:
     if waiter is not None:
         raise RuntimeError(f"another coroutine is already waiting to {what} {st.label} {st.fd}")
     if st.closed:

@@ -30,12 +30,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from greenlet import getcurrent, greenlet
 
 from gofer._core._hub import BlockingInHubError, Hub, get_hub, hub_if_any
 from gofer._core._registry import DEBUG
+from gofer._core._types import TaskLike
 
 __all__ = [
     "Cancelled",
@@ -127,7 +128,7 @@ class Root:
         return f"<{self.name}>"
 
 
-def current_tasklike() -> Any:
+def current_tasklike() -> TaskLike:
     """The running coroutine's worker, or the :class:`Root` of this thread's main code.
 
     Raises ``BlockingInHubError`` inside the hub, and ``RuntimeError`` in a
@@ -135,7 +136,8 @@ def current_tasklike() -> Any:
     """
     g = getcurrent()
     if g.__class__ is Worker:
-        return g
+        worker: TaskLike = g
+        return worker
     hub = hub_if_any()
     if hub is None or hub.closed:
         hub = get_hub()
@@ -199,7 +201,7 @@ def park(waitable: Any, timeout: float | None = None) -> Any:
         fire.t = None
 
 
-def switch_away(hub: Hub, t: Any) -> Any:
+def switch_away(hub: Hub, t: TaskLike) -> Any:
     """Leave the running (already registered) coroutine ``t`` for the next ready one.
 
     When the next ready item is another coroutine, switch to it directly
@@ -237,10 +239,11 @@ def switch_away(hub: Hub, t: Any) -> Any:
     return r
 
 
-def raise_thrown(t: Any) -> None:
+def raise_thrown(t: TaskLike) -> NoReturn:
     """Raise the exception ``t`` was woken with (its ``_throw``), clearing it."""
     exc = t._throw
     t._throw = None
+    assert exc is not None
     raise exc
 
 
@@ -249,8 +252,8 @@ class _TimeoutFire:
 
     __slots__ = ("t", "w")
 
-    def __init__(self, t: Any, w: Any) -> None:
-        self.t = t  # None once the park is over (the timer is then moot)
+    def __init__(self, t: TaskLike, w: Any) -> None:
+        self.t: TaskLike | None = t  # None once the park is over (the timer is then moot)
         self.w = w
 
     def switch(self) -> None:
@@ -264,7 +267,7 @@ class _TimeoutFire:
 # -- cancellation -----------------------------------------------------------------
 
 
-def deliverable(t: Any) -> Any:
+def deliverable(t: TaskLike) -> Any:
     """The scope whose cancellation reaches ``t`` now, ``t`` itself, or None."""
     for sc in reversed(t._scopes):
         if sc.cancel_called:
@@ -276,14 +279,14 @@ def deliverable(t: Any) -> Any:
     return None
 
 
-def raise_if_cancelled(t: Any) -> None:
+def raise_if_cancelled(t: TaskLike) -> None:
     """Raise ``Cancelled`` in ``t`` (the running task-like) if a cancellation reaches it."""
     d = deliverable(t)
     if d is not None:
         raise Cancelled("cancelled", None if d is t else d)
 
 
-def interrupt(t: Any) -> None:
+def interrupt(t: TaskLike) -> None:
     """Deliver a pending cancellation to ``t`` now if it is parked (hub thread only)."""
     if t is getcurrent() or (t.__class__ is Root and t.g is getcurrent()):
         return  # running: it will see it at its next park
@@ -301,13 +304,13 @@ def interrupt(t: Any) -> None:
 # -- waking ----------------------------------------------------------------------
 
 
-def _check_wake(task: Any) -> None:
+def _check_wake(task: TaskLike) -> None:
     """GOFER_DEBUG: a task is woken only while parked, and once per park."""
     if task._wait is None or task in task._hub.ready:
         raise RuntimeError(f"gofer (GOFER_DEBUG): {task!r} woken twice, or while not parked")
 
 
-def _append_ready(hub: Any, task: Any) -> None:
+def _append_ready(hub: Hub, task: TaskLike) -> None:
     # hub.ready is read here, in the hub's thread, not when the call is queued:
     # an instrument may swap the queue in between (gofer._instrument).
     if DEBUG:
@@ -315,7 +318,7 @@ def _append_ready(hub: Any, task: Any) -> None:
     hub.ready.append(task)
 
 
-def wake(task: Any) -> None:
+def wake(task: TaskLike) -> None:
     """Make ``task`` (parked, and just taken out of its registration) runnable.
 
     Safe from any thread: a task of another thread's hub is woken through
@@ -331,7 +334,7 @@ def wake(task: Any) -> None:
 
 if DEBUG:
 
-    def wake(task: Any) -> None:  # the checked twin, chosen at import
+    def wake(task: TaskLike) -> None:  # the checked twin, chosen at import
         hub = task._hub
         if hub.thread_ident == _get_ident():
             _check_wake(task)
@@ -340,7 +343,7 @@ if DEBUG:
             _wake_remote(task)
 
 
-def _wake_remote(task: Any) -> None:
+def _wake_remote(task: TaskLike) -> None:
     hub = task._hub
     try:
         hub.call_threadsafe(_append_ready, hub, task)
@@ -359,7 +362,7 @@ class RemoteWake:
 
     __slots__ = ("cancelled", "fired", "task")
 
-    def __init__(self, task: Any) -> None:
+    def __init__(self, task: TaskLike) -> None:
         self.task = task
         self.fired = False
         self.cancelled = False

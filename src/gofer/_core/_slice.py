@@ -24,6 +24,7 @@ from gofer._core._park import (
     raise_thrown,
     switch_away,
 )
+from gofer._core._types import TaskLike
 
 __all__ = ["give_way", "sleep", "yield_now"]
 
@@ -66,7 +67,7 @@ def yield_now() -> None:
         if n & 3 == 0 and _monotonic() >= hub.slice_end:
             _give_way(hub, t)
             return
-        # _switch_away inlined: this is the hottest park of all. A task that
+        # switch_away inlined: this is the hottest park of all. A task that
         # yields is ready, not parked: it keeps _wait None (nothing to abort)
         # and nothing is thrown into it through _throw (Hub._interrupt_main).
         nxt = ready[0]
@@ -88,7 +89,7 @@ def yield_now() -> None:
         raise_thrown(t)
 
 
-def _give_way(hub: Hub, t: Any) -> None:
+def _give_way(hub: Hub, t: TaskLike) -> None:
     """Queue what is due (timers, I/O, other threads' calls), let it and every
     other ready coroutine run, then continue. Never raises ``Cancelled``."""
     hub.collect()

@@ -105,6 +105,9 @@ class Hub(ThreadCalls, greenlet):  # type: ignore[misc]
         self.workers: set[Any] = set()  # every worker greenlet of this hub
         self.idle_workers: list[Any] = []  # finished worker greenlets, reused
         self.pending_jobs = 0  # to_thread jobs started from this hub and not done
+        # Calls from other threads (_wakeup.ThreadCalls): the queue, whether the
+        # wake-up fd was written since the last drain, the fd pair, and the lock
+        # that keeps close() from closing the fd under a writer.
         self._tsq: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._ts_signalled = False
         self._wakeup_r, self._wakeup_w = make_wakeup_fd()
@@ -113,6 +116,8 @@ class Hub(ThreadCalls, greenlet):  # type: ignore[misc]
         self.root: Root | None = None  # the thread's main code as a task-like, once it parks
         self.closed = False
         self._in_run = False  # gofer.run() is using this hub
+        # KeyboardInterrupt/SystemExit of a task nobody joins: raised in the
+        # thread's main code by the loop (see _task.run_tasks).
         self._fatal: BaseException | None = None
         self._poll_every = 256  # ready items run between two looks at I/O
         self.handoffs = 0  # direct task-to-task switches left before the hub must run

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
-from gofer._core._local import forget_hub, hub_if_any, set_hub
+from gofer._core._local import _tls, forget_hub, hub_if_any, set_hub
 from gofer._core._poll import Poller, make_poller, make_wakeup_fd
 from gofer._core._registry import hub_created, other_threads_alive
 from gofer._core._timers import INF, SLICE, Callback, RealClock, TimerHandle
@@ -394,8 +394,10 @@ class Hub(ThreadCalls, greenlet):  # type: ignore[misc]
 
 def get_hub() -> Hub:
     """The current thread's hub, made on first use."""
-    hub = hub_if_any()
-    if hub is None:
-        hub = Hub()
-        set_hub(hub)
+    try:
+        return _tls.hub  # type: ignore[no-any-return]
+    except AttributeError:
+        pass
+    hub = Hub()
+    set_hub(hub)
     return hub

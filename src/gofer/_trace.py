@@ -164,7 +164,7 @@ class Tracer(_instrument.Instrument):
 
     def run(self, task: Any) -> None:
         tr = self._track(task)
-        if task.__class__.__name__ != "_Root" and task.name and self._names.get(tr) != task.name:
+        if task.__class__ is not Root and task.name and self._names.get(tr) != task.name:
             self._names[tr] = task.name
         self._begin(task, self._names.get(tr, "run"))
         flows = self._pending.pop(task, None)

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from gofer._core._cancel import CancelScope, move_on_after, shield, timeout
 from gofer._core._hub import BlockingInHubError, Deadlock, Hub, get_hub
-from gofer._core._io import ReadableHandle, on_readable, wait_readable, wait_writable
-from gofer._core._local import hub_if_any, set_hub
+from gofer._core._io import on_readable, wait_readable, wait_writable
+from gofer._core._local import hub_if_any
 from gofer._core._park import (
     Cancelled,
     RemoteWake,
@@ -39,7 +39,6 @@ from gofer._core._park import (
     deliverable,
     interrupt,
     park,
-    raise_if_cancelled,
     wake,
 )
 from gofer._core._poll import IoState, Poller, poller_name
@@ -55,13 +54,12 @@ from gofer._core._registry import (
 from gofer._core._run import dump_tasks, run, run_with
 from gofer._core._slice import give_way, sleep, yield_now
 from gofer._core._task import Task, current, go, run_tasks
-from gofer._core._timers import SLICE, RealClock, TimerHandle
+from gofer._core._timers import RealClock, TimerHandle
 from gofer._core._types import TaskLike, Waitable
 from gofer._core._waitq import Waiter, WaitQueue, check_timeout, me_for_park
 
 __all__ = [
     "DEBUG",
-    "SLICE",
     "BlockingInHubError",
     "CancelScope",
     "Cancelled",
@@ -69,7 +67,6 @@ __all__ = [
     "Hub",
     "IoState",
     "Poller",
-    "ReadableHandle",
     "RealClock",
     "RemoteWake",
     "Root",
@@ -99,12 +96,10 @@ __all__ = [
     "park",
     "poller_name",
     "pool_jobs_in_flight",
-    "raise_if_cancelled",
     "register_thread_pool",
     "run",
     "run_tasks",
     "run_with",
-    "set_hub",
     "shield",
     "sleep",
     "timeout",

@@ -34,7 +34,7 @@ from gofer._core._local import _tls, forget_hub, hub_if_any, set_hub
 from gofer._core._poll import Poller, make_poller, make_wakeup_fd
 from gofer._core._registry import hub_created, other_threads_alive
 from gofer._core._timers import INF, SLICE, Callback, RealClock, TimerHandle
-from gofer._core._wakeup import ThreadCalls
+from gofer._core._wakeup import after_fork, call_threadsafe, drain_threadsafe, release
 
 if TYPE_CHECKING:
     from gofer._core._park import Root
@@ -60,7 +60,7 @@ _MAX_POLL = 86400.0
 _seq = itertools.count()
 
 
-class Hub(ThreadCalls, greenlet):  # type: ignore[misc]
+class Hub(greenlet):  # type: ignore[misc]
     """The per-thread scheduler. Get the current thread's with :func:`get_hub`."""
 
     # Slots, not a __dict__: the loop and every park read these attributes.
@@ -129,6 +129,12 @@ class Hub(ThreadCalls, greenlet):  # type: ignore[misc]
         self.slice_end = _monotonic() + SLICE
         self.main: Any = None  # run()'s main Task (its _g is None once it has finished)
         hub_created(self)  # last: a hook (an instrument) may swap self.ready
+
+    # Other threads' calls and the wake-up fd (functions of _wakeup).
+    call_threadsafe = call_threadsafe
+    _drain_threadsafe = drain_threadsafe
+    _after_fork = after_fork
+    _release = release
 
     @property
     def tasks(self) -> set[Any]:

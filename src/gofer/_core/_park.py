@@ -136,8 +136,7 @@ def current_tasklike() -> TaskLike:
     """
     g = getcurrent()
     if g.__class__ is Worker:
-        worker: TaskLike = g
-        return worker
+        return g
     hub = hub_if_any()
     if hub is None or hub.closed:
         hub = get_hub()

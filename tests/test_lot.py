@@ -1,4 +1,4 @@
-"""ParkingLot (gofer._lot): the hub-local FIFO of parked coroutines.
+"""ParkingLot (gofer._core._lot): the hub-local FIFO of parked coroutines.
 
 Unit tests of park/unpark/unpark_all, cancellation, timeouts (virtual
 clock), values, the thread's main code and the hub-local check; then a
@@ -16,8 +16,8 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import gofer
-from gofer._hub import Hub, hub_if_any, set_hub
-from gofer._lot import ParkingLot
+from gofer._core import Hub, ParkingLot, hub_if_any
+from gofer._core._local import set_hub
 from gofer.testing import VirtualClock
 
 

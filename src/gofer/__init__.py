@@ -8,14 +8,29 @@ a program. See ``docs/`` for the guide and the design.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
-from gofer import _instrument
-from gofer._cancel import CancelScope, move_on_after, shield, timeout
+from gofer._core import (
+    BlockingInHubError,
+    Cancelled,
+    CancelScope,
+    Deadlock,
+    Hub,
+    Task,
+    current,
+    dump_tasks,
+    get_hub,
+    go,
+    move_on_after,
+    run,
+    shield,
+    sleep,
+    timeout,
+    yield_now,
+)
 from gofer._events import BrokenBarrierError
-from gofer._hub import BlockingInHubError, Deadlock, Hub, get_hub
 from gofer._select import default, select
-from gofer._task import Cancelled, Task, current, dump_tasks, go, run, sleep, yield_now
 from gofer.chan import Chan, Closed
 from gofer.local import local
 from gofer.race import race
@@ -120,4 +135,16 @@ __all__ = [
     "yield_now",
 ]
 
-_instrument.from_environment()  # GOFER_MONITOR=seconds, GOFER_TRACE=file
+def _observe_from_environment() -> None:
+    """Turn on what the environment asks for: GOFER_MONITOR=seconds, GOFER_TRACE=file."""
+    if os.environ.get("GOFER_MONITOR"):
+        from gofer import _monitor
+
+        _monitor.from_environment()
+    if os.environ.get("GOFER_TRACE"):
+        from gofer import _trace
+
+        _trace.from_environment()
+
+
+_observe_from_environment()

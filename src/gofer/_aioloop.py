@@ -43,10 +43,18 @@ from asyncio import events
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gofer._cancel import CancelScope
-from gofer._hub import RealClock, hub_if_any
-from gofer._poll import IoState
-from gofer._task import Cancelled, _current_tasklike, _deliverable, park, wait_readable
+from gofer._core import (
+    Cancelled,
+    CancelScope,
+    IoState,
+    RealClock,
+    current_tasklike,
+    deliverable,
+    hub_if_any,
+    park,
+    wait_readable,
+    wake,
+)
 
 __all__ = ["GoferEventLoop", "GoferEventLoopPolicy", "HubSelector"]
 
@@ -94,7 +102,7 @@ class HubSelector(selectors.BaseSelector):
         inner = self._inner
         # Say which hub will be parked on before looking: a thread that adds
         # work after the look below then wakes that hub (wake_threadsafe).
-        t = _current_tasklike()  # raises the named errors outside gofer
+        t = current_tasklike()  # raises the named errors outside gofer
         self._hub = t._hub
         ready = inner.select(0)
         if ready or (timeout is not None and timeout <= 0):
@@ -158,12 +166,12 @@ class HubSelector(selectors.BaseSelector):
         t = self._idle
         if t is not None:
             self._idle = None
-            t._hub.ready.append(t)
+            wake(t)
             return
         st = self._st
         t = st.rwaiter if st is not None else None
         if t is not None and st is not None and st._gofer_abort(t):
-            t._hub.ready.append(t)
+            wake(t)
 
     def wake_threadsafe(self) -> None:
         """:meth:`wake` from any thread."""
@@ -261,7 +269,7 @@ class GoferEventLoop(asyncio.SelectorEventLoop):
         # afresh.
         if self._gofer_exc is not None:
             with contextlib.suppress(RuntimeError):
-                if _deliverable(_current_tasklike()) is None:
+                if deliverable(current_tasklike()) is None:
                     self._gofer_exc = None
         self._gofer_raise = False
 

@@ -1,7 +1,7 @@
 """Coordination primitives: Event, WaitGroup, Barrier, Once.
 
 Built like the locks in ``gofer.sync`` (state under a ``threading.Lock``, a
-FIFO :class:`~gofer._waitq.WaitQueue`), so they work across coroutines,
+FIFO :class:`~gofer._core.WaitQueue`), so they work across coroutines,
 hubs and plain threads; every wait takes an optional ``timeout`` (seconds;
 ``TimeoutError``) and is a cancellation point. Exported from ``gofer.sync``
 and ``gofer``.
@@ -16,8 +16,17 @@ from typing import Any, TypeVar
 
 from greenlet import getcurrent
 
-from gofer._task import Cancelled, Task, go, park
-from gofer._waitq import QueueWaiter, WaitQueue, check_timeout, me_for_park, wake
+from gofer._core import (
+    Cancelled,
+    QueueWaiter,
+    Task,
+    WaitQueue,
+    check_timeout,
+    go,
+    me_for_park,
+    park,
+    wake,
+)
 
 __all__ = ["Barrier", "BrokenBarrierError", "Event", "Once", "WaitGroup"]
 T = TypeVar("T")

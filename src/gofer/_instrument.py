@@ -15,16 +15,14 @@ the greenlet that made it ready). The hub loop notices the new queue once
 per iteration (``ready is not self.ready``) and rebinds its locals. Removing
 the last instrument undoes both.
 
-This module also keeps the registry of hubs (a weak set the kernel fills)
-and the idents of gofer's own service threads (the monitor's), which the
-hub's deadlock check does not count as "another thread that could wake us".
-Nothing here imports the kernel at import time: ``gofer._hub`` imports this.
+The kernel knows nothing of this module: at import, it registers a hook
+that each new hub calls (``gofer._core.on_hub_created``). ``hubs`` is the
+kernel's registry of hubs, re-exported for the monitor and the metrics.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import weakref
 from collections import deque
@@ -33,14 +31,12 @@ from typing import Any
 
 from greenlet import getcurrent
 
-__all__ = ["Instrument", "ServerStats", "add", "hubs", "instruments", "remove", "servers", "service_threads"]
+from gofer._core import Hub, Root, Worker, hub_if_any, hubs, on_hub_created
+
+__all__ = ["Instrument", "ServerStats", "add", "hubs", "instruments", "remove", "servers"]
 
 log = logging.getLogger("gofer")
 
-# Every hub made in this process (Hub.__init__ calls hub_created).
-hubs: weakref.WeakSet[Any] = weakref.WeakSet()
-# Idents of gofer's own threads (the monitor): not a reason to skip Deadlock.
-service_threads: set[int] = set()
 # The registered instruments, in order; a tuple so that dispatch can iterate
 # it while another thread adds or removes one.
 instruments: tuple[Any, ...] = ()
@@ -90,7 +86,6 @@ class Instrument:
 def add(instrument: Any) -> None:
     """Register ``instrument``; every hub starts reporting to it."""
     global instruments
-    _bind_classes()
     with _lock:
         if instrument in instruments:
             return
@@ -114,23 +109,13 @@ def remove(instrument: Any) -> None:
             _untrace_thread()  # this thread's hub may be closed already (trace around run())
 
 
-def hub_created(hub: Any) -> None:
-    """Called by ``Hub.__init__`` (in the hub's thread)."""
-    hubs.add(hub)
+def _hub_created(hub: Any) -> None:
+    """Each new hub calls this, in its thread (registered with the kernel below)."""
     if instruments:
         _install(hub)
 
 
-def from_environment() -> None:
-    """Turn on what the environment asks for (``GOFER_MONITOR``, ``GOFER_TRACE``)."""
-    if os.environ.get("GOFER_MONITOR"):
-        from gofer import _monitor
-
-        _monitor.from_environment()
-    if os.environ.get("GOFER_TRACE"):
-        from gofer import _trace
-
-        _trace.from_environment()
+on_hub_created(_hub_created)
 
 
 # -- installing the hooks ------------------------------------------------------------
@@ -156,7 +141,6 @@ def _install(hub: Any) -> None:
 
     if not instruments or hub.closed:
         return
-    _bind_classes()
     if not hasattr(_tl, "prev"):
         _tl.prev = greenlet.settrace(_on_switch)
     if hub.ready.__class__ is not _Traced:
@@ -194,9 +178,9 @@ _kinds: dict[str, str] = {
     "gofer.chan": "channel",
     "gofer._chanrec": "channel",
     "gofer._select": "channel",
-    "gofer._poll": "fd",
+    "gofer._core._poll": "fd",
     "gofer._sockio": "fd",
-    "gofer._waitq": "lock",
+    "gofer._core._waitq": "lock",
     "gofer.sync": "lock",
     "gofer._events": "lock",
     "gofer._rwlock": "lock",
@@ -235,27 +219,14 @@ def _emit(name: str, *args: Any) -> None:
             instruments = tuple(i for i in instruments if i is not inst)
 
 
-_Worker: Any = None  # gofer._park._Worker, bound by _install (the kernel imports us)
-_Hub: Any = None
-_hub_if_any: Any = None
-
-
-def _bind_classes() -> None:
-    global _Worker, _Hub, _hub_if_any
-    from gofer._hub import Hub, hub_if_any
-    from gofer._park import _Worker as worker
-
-    _Worker, _Hub, _hub_if_any = worker, Hub, hub_if_any
-
-
 def _who(g: Any) -> tuple[str, Any]:
     """Classify greenlet ``g``: ("task", worker), ("main", root), ("hub", hub) or ("", None)."""
     cls = g.__class__
-    if cls is _Worker:
+    if cls is Worker:
         return "task", g
-    if isinstance(g, _Hub):
+    if isinstance(g, Hub):
         return "hub", g
-    hub = _hub_if_any()
+    hub = hub_if_any()
     if hub is not None and hub.root is not None and hub.root.g is g:
         return "main", hub.root
     return "", None
@@ -290,7 +261,7 @@ def _left(g: Any) -> None:
             return
         if g.task is t and not t.done():
             w = g._wait
-            # A yielding task is ready with no waitable (gofer._park.yield_now).
+            # A yielding task is ready with no waitable (gofer._core.yield_now).
             _emit("park", t, "yield" if w is None and g in g._hub.ready else park_reason(w), w)
         else:
             _emit("finish", t)
@@ -326,7 +297,7 @@ def _made_ready(item: Any) -> None:
         return
     try:
         cls = item.__class__
-        if cls is _Worker:
+        if cls is Worker:
             t = item.task
             if t is None:
                 return
@@ -337,13 +308,13 @@ def _made_ready(item: Any) -> None:
                 _emit("spawn", t, current_who())
             else:
                 _emit("wake", t, current_who())
-        elif cls.__name__ == "_Root":
+        elif cls is Root:
             if item.g is not getcurrent():
                 _emit("wake", item, current_who())
         elif cls.__name__ == "_TimeoutFire":
             t = item.t
             if t is not None and t._wait is item.w:  # it will wake t with TimeoutError
-                _emit("wake", t.task if t.__class__ is _Worker else t, None)
+                _emit("wake", t.task if t.__class__ is Worker else t, None)
     except Exception:
         log.exception("gofer: instrument dispatch failed")
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gofer import _instrument, _monitor
+from gofer._core import pool_jobs_in_flight
 
 __all__ = ["Collector", "metrics"]
 
@@ -122,13 +123,11 @@ def metrics() -> dict[str, Any]:
     thread's loop-lag probes (one tiny call per hub every 50 ms), so lag
     figures appear from the next call on. Safe from any thread.
     """
-    from gofer import _hub
-
     _monitor.enable_lag()
     names = _thread_names()
     hubs = [hub_metrics(h, names) for h in list(_instrument.hubs) if not h.closed]
     servers = [server_metrics(s) for s in list(_instrument.servers) if hasattr(s, "stats") and not s.closed]
-    return {"hubs": hubs, "servers": servers, "thread_pool_jobs": _hub.pool_jobs_in_flight()}
+    return {"hubs": hubs, "servers": servers, "thread_pool_jobs": pool_jobs_in_flight()}
 
 
 class Collector:

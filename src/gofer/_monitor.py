@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gofer import _instrument
+from gofer._core import Hub, Poller, ignore_thread, run_tasks, unignore_thread
 
 __all__ = ["MemoryReport", "Monitor", "StallReport", "monitor"]
 
@@ -154,7 +155,7 @@ class Monitor:
         self._thread = th
         th.start()
         assert th.ident is not None
-        _instrument.service_threads.add(th.ident)
+        ignore_thread(th.ident)
 
     def _after_fork(self) -> None:
         # Threads do not survive fork(): a forked worker (gofer serve --workers)
@@ -162,7 +163,6 @@ class Monitor:
         was_running = self._thread is not None
         self._thread = None
         self._state = weakref.WeakKeyDictionary()
-        _instrument.service_threads.clear()
         if was_running:
             self.start()
 
@@ -174,7 +174,7 @@ class Monitor:
         self._stop.set()
         if th is not threading.current_thread():
             th.join()
-        _instrument.service_threads.discard(th.ident or 0)
+        unignore_thread(th.ident or 0)
         self._thread = None
 
     def lag_samples(self, hub: Any) -> list[float]:
@@ -265,11 +265,9 @@ def _probe_ran(st: _HubState, sent: float) -> None:
 
 
 def _poll_codes() -> set[Any]:
-    from gofer import _poll
-
     codes = set()
-    for obj in vars(_poll).values():
-        fn = getattr(obj, "poll", None) if isinstance(obj, type) else None
+    for cls in Poller.__subclasses__():
+        fn = cls.__dict__.get("poll")
         if fn is not None and hasattr(fn, "__code__"):
             codes.add(fn.__code__)
     return codes
@@ -294,15 +292,12 @@ def _idle(frame: Any) -> bool:
 
 def _holder(frame: Any) -> tuple[str, Any]:
     """Who runs the innermost ``frame`` of a hub's thread: (name, Task or None)."""
-    from gofer._hub import Hub
-    from gofer._park import _Worker
-
-    worker_code = _Worker.run.__code__
+    worker_code = run_tasks.__code__
     loop_codes = {Hub._loop.__code__, Hub.run.__code__}
     f = frame
     while f is not None:
         if f.f_code is worker_code:
-            task = getattr(f.f_locals.get("self"), "task", None)
+            task = getattr(f.f_locals.get("worker"), "task", None)
             return (task._label() if task is not None else "an idle worker"), task
         if f.f_code in loop_codes:
             return "a hub callback or timer", None

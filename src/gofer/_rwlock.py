@@ -1,7 +1,7 @@
 """A readers-writer lock for coroutines and threads: ``RwLock``.
 
 Built like the locks in ``gofer.sync`` (state under a ``threading.Lock``, a
-FIFO :class:`~gofer._waitq.WaitQueue` of parked callers). Readers and
+FIFO :class:`~gofer._core.WaitQueue` of parked callers). Readers and
 writers wait in one queue in arrival order, which is what keeps writers
 from starving; see :class:`RwLock`. Exported from ``gofer.sync`` and
 ``gofer``.
@@ -13,8 +13,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from gofer._task import park
-from gofer._waitq import QueueWaiter, WaitQueue, check_timeout, me_for_park, wake
+from gofer._core import QueueWaiter, WaitQueue, check_timeout, me_for_park, park, wake
 
 __all__ = ["RwLock"]
 

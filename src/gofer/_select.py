@@ -27,8 +27,7 @@ from types import MethodType
 from typing import Any
 
 from gofer._chanrec import CLOSED, DONE, SELWAIT, _Sel, _SelWaiter
-from gofer._task import park
-from gofer._waitq import check_timeout, me_for_park, wake
+from gofer._core import check_timeout, me_for_park, park, wake
 from gofer.chan import Chan, Closed
 
 __all__ = ["default", "select"]

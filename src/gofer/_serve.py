@@ -28,10 +28,9 @@ from typing import Any
 
 from gofer import _listen
 from gofer import socket as gsocket
-from gofer._lot import ParkingLot
-from gofer._park import _current_tasklike, sleep
+from gofer._core import ParkingLot, Task, current, go, sleep
+from gofer._core import current_tasklike as _current_tasklike
 from gofer._stream import Stream
-from gofer._task import Task, current, go
 
 __all__ = ["Server", "worker_body"]
 
@@ -281,7 +280,7 @@ class Server:
                     pass
 
     def _wait_stopped_shielded(self) -> None:
-        from gofer._cancel import shield
+        from gofer._core import shield
 
         with shield():
             self._stopped.wait()
@@ -318,7 +317,7 @@ def worker_body(handler: Callable[[Any], Any], *, grace: float | None, ssl: Any,
     """What a ``serve(workers=N)`` worker runs: a :class:`Server` on the listener it is given."""
 
     def body(sock: _stdsocket.socket, ready: Callable[[], None]) -> None:
-        from gofer._task import run
+        from gofer._core import run
 
         srv = Server(sock, handler, ssl=ssl, raw=raw)
         ready()

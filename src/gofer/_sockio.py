@@ -27,12 +27,12 @@ from __future__ import annotations
 import _socket
 import errno
 import os
+from time import monotonic as _monotonic
 from typing import Any
 
-from gofer._hub import hub_if_any as _hub_if_any
-from gofer._park import _monotonic
-from gofer._park import give_way as _give_way
-from gofer._park import wait_readable as _wait_readable
+from gofer._core import give_way as _give_way
+from gofer._core import hub_if_any as _hub_if_any
+from gofer._core import wait_readable as _wait_readable
 
 __all__ = ["SocketIOMixin"]
 

@@ -29,6 +29,7 @@ import time
 from typing import Any
 
 from gofer import _instrument
+from gofer._core import Hub, Root, hub_if_any
 
 __all__ = ["Tracer", "trace"]
 
@@ -62,7 +63,7 @@ class Tracer(_instrument.Instrument):
         # The code starting the trace is running now: open its slice.
         who = _instrument.current_who()
         if who is None:
-            hub = _instrument._hub_if_any() if _instrument._hub_if_any else None
+            hub = hub_if_any()
             if hub is not None:
                 self.hub_enter(hub)
         else:
@@ -118,9 +119,9 @@ class Tracer(_instrument.Instrument):
     def _track(self, who: Any) -> tuple[int, int]:
         tr = self._tracks.get(who)
         if tr is None:
-            if who.__class__ is _instrument._Hub or isinstance(who, _instrument._Hub):
+            if isinstance(who, Hub):
                 tr = (self._pid(who), 1)
-            elif who.__class__.__name__ == "_Root":
+            elif who.__class__ is Root:
                 tr = (self._pid(who._hub), 2)
                 self._names[tr] = "main thread code"
             else:
@@ -163,7 +164,7 @@ class Tracer(_instrument.Instrument):
 
     def run(self, task: Any) -> None:
         tr = self._track(task)
-        if task.__class__.__name__ != "_Root" and task.name and self._names.get(tr) != task.name:
+        if task.__class__ is not Root and task.name and self._names.get(tr) != task.name:
             self._names[tr] = task.name
         self._begin(task, self._names.get(tr, "run"))
         flows = self._pending.pop(task, None)

@@ -394,7 +394,7 @@ def _check_no_hub() -> None:
     """Forking with a live hub would share its epoll fd with the workers: refuse."""
     from greenlet import getcurrent
 
-    from gofer._hub import hub_if_any
+    from gofer._core import hub_if_any
 
     if getcurrent().parent is not None:
         raise RuntimeError(

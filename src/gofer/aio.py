@@ -34,9 +34,7 @@ from typing import Any, TypeVar
 from greenlet import GreenletExit
 
 from gofer._aioloop import GoferEventLoop, GoferEventLoopPolicy
-from gofer._cancel import CancelScope
-from gofer._hub import Hub
-from gofer._task import Cancelled, Task, _current_tasklike, go, park
+from gofer._core import Cancelled, CancelScope, Hub, Task, current_tasklike, go, park, wake
 
 __all__ = [
     "GoferEventLoop",
@@ -74,7 +72,7 @@ class _Wait:
     def fire(self, _fut: Any = None) -> None:
         t, self.t = self.t, None
         if t is not None:
-            t._hub.ready.append(t)
+            wake(t)
 
     def _gofer_abort(self, t: Any) -> bool:
         if self.t is t:
@@ -152,7 +150,7 @@ def _hub_loop(hub: Hub) -> _HubLoop:
 
 def loop() -> asyncio.AbstractEventLoop:
     """The asyncio loop of this thread's hub (the one :func:`run` uses)."""
-    return _hub_loop(_current_tasklike()._hub).loop
+    return _hub_loop(current_tasklike()._hub).loop
 
 
 async def _await(aw: Awaitable[T]) -> T:
@@ -174,7 +172,7 @@ def run(aw: Awaitable[T]) -> T:
         )
     if not isinstance(aw, Awaitable):
         raise TypeError(f"gofer.aio.run() needs a coroutine or awaitable, not {type(aw).__name__}")
-    me = _current_tasklike()
+    me = current_tasklike()
     hl = _hub_loop(me._hub)
     loop = hl.loop
     task = loop.create_task(aw if asyncio.iscoroutine(aw) else _await(aw))

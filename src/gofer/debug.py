@@ -24,6 +24,7 @@ import threading
 from typing import Any
 
 from gofer import _instrument
+from gofer._core import ignore_thread, unignore_thread
 from gofer._instrument import Instrument
 from gofer._instrument import add as add_instrument
 from gofer._instrument import remove as remove_instrument
@@ -64,7 +65,6 @@ def dump_all(file: Any = None) -> str:
     returns the text. Safe from any thread and from a signal handler.
     """
     from gofer._monitor import _holder
-    from gofer._task import _state_of
 
     frames = sys._current_frames()
     me = threading.get_ident()
@@ -83,7 +83,7 @@ def dump_all(file: Any = None) -> str:
                 lines.append(f"- {t._label()}: running (in its thread)")
                 stack = _format(frame)
             else:
-                lines.append(f"- {t._label()}: {_state_of(t, hub)}")
+                lines.append(f"- {t._label()}: {t._where()}")
                 stack = t.stack
             lines.extend("    " + ln.rstrip().replace("\n", "\n    ") for ln in stack)
     if not lines:
@@ -208,7 +208,7 @@ class DebugServer:
         assert self._thread.ident is not None
         # Like the monitor, it never wakes the application's hubs: not a reason
         # for them to skip raising Deadlock.
-        _instrument.service_threads.add(self._thread.ident)
+        ignore_thread(self._thread.ident)
         return self
 
     def close(self, timeout: float = 5.0) -> None:
@@ -220,7 +220,7 @@ class DebugServer:
             except RuntimeError:
                 pass  # already gone
         self._thread.join(timeout)
-        _instrument.service_threads.discard(self._thread.ident or 0)
+        unignore_thread(self._thread.ident or 0)
 
     def __enter__(self) -> DebugServer:
         return self

@@ -14,13 +14,13 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from gofer._task import _Worker
+from gofer._core import Worker
 
 
 def _owner() -> Any:
     """The running Task (workers are reused, so not the greenlet), or the greenlet."""
     g = getcurrent()
-    if g.__class__ is _Worker:
+    if g.__class__ is Worker:
         t = g.task
         if t is not None:
             return t

@@ -29,10 +29,17 @@ import sys
 from collections.abc import Generator
 from typing import Any
 
-from gofer._cancel import CancelScope, move_on_after
-from gofer._hub import get_hub
-from gofer._poll import IoState
-from gofer._task import Cancelled, _current_tasklike, park, wait_readable, wait_writable
+from gofer._core import (
+    Cancelled,
+    CancelScope,
+    IoState,
+    current_tasklike,
+    get_hub,
+    move_on_after,
+    park,
+    wait_readable,
+    wait_writable,
+)
 
 __all__ = [
     "is_patched",
@@ -106,7 +113,7 @@ class _Both:
 
 
 def _wait_both(st: IoState, timeout: float | None) -> int:
-    t = _current_tasklike()
+    t = current_tasklike()
     if st.rwaiter is not None or st.wwaiter is not None:
         raise RuntimeError(f"another coroutine is already waiting on fd {st.fd}")
     both = _Both(st, t)

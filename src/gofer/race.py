@@ -18,10 +18,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from gofer._cancel import shield
-from gofer._lot import ParkingLot
-from gofer._task import Cancelled, Task, go
-from gofer._waitq import me_for_park
+from gofer._core import Cancelled, ParkingLot, Task, go, me_for_park, shield
 
 __all__ = ["race"]
 

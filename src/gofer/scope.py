@@ -14,9 +14,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from gofer._cancel import CancelScope, shield
-from gofer._lot import ParkingLot
-from gofer._task import Cancelled, Task, go
+from gofer._core import Cancelled, CancelScope, ParkingLot, Task, go, shield
 
 __all__ = ["Scope", "scope"]
 T = TypeVar("T")

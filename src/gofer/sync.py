@@ -1,7 +1,7 @@
 """Locks for coroutines and threads: Mutex, Semaphore, Condition (and RwLock).
 
 Each primitive is a little state under a ``threading.Lock`` plus a FIFO
-:class:`~gofer._waitq.WaitQueue` of parked callers, so it works the same for
+:class:`~gofer._core.WaitQueue` of parked callers, so it works the same for
 coroutines on any hub and for plain OS threads: a coroutine parks, a thread
 blocks in its hub. Ownership is handed over directly on release (the first
 waiter gets the lock; nobody can barge in between), which makes every lock
@@ -23,11 +23,9 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from gofer._cancel import shield
+from gofer._core import WaitQueue, Worker, check_timeout, me_for_park, park, shield, wake
 from gofer._events import Barrier, Event, Once, WaitGroup
 from gofer._rwlock import RwLock
-from gofer._task import _Worker, park
-from gofer._waitq import WaitQueue, check_timeout, me_for_park, wake
 
 __all__ = [
     "Barrier",
@@ -44,7 +42,7 @@ __all__ = [
 
 def _holder(t: Any) -> Any:
     """What to record as a lock's holder: the Task of a coroutine, else the thread's code."""
-    return t.task if t.__class__ is _Worker else t
+    return t.task if t.__class__ is Worker else t
 
 
 def _describe(owner: Any) -> str | None:

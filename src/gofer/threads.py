@@ -27,8 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from gofer import _hub
-from gofer._task import _current_tasklike, park
+from gofer._core import current_tasklike, park, register_thread_pool, wake
 
 __all__ = ["idle_timeout", "max_workers", "set_idle_timeout", "to_thread"]
 T = TypeVar("T")
@@ -168,8 +167,8 @@ def _pool_idents() -> set[int]:
     return {t.ident for t in threads if t.ident is not None}
 
 
-_hub.pool_jobs_in_flight = _jobs_in_flight
-_hub.pool_thread_idents = _pool_idents
+# Idle pool threads cannot wake a hub: its deadlock check does not count them.
+register_thread_pool(_jobs_in_flight, _pool_idents)
 
 
 def _at_exit() -> None:
@@ -218,7 +217,7 @@ class _Job:
         self.task._hub.pending_jobs -= 1
         if self.waiting:
             self.waiting = False
-            self.task._hub.ready.append(self.task)
+            wake(self.task)
 
     def __repr__(self) -> str:
         return "<to_thread job>"
@@ -232,7 +231,7 @@ def to_thread(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     global _in_flight
     if not callable(fn):
         raise TypeError(f"to_thread() needs a callable, not {type(fn).__name__}")
-    me = _current_tasklike()
+    me = current_tasklike()
     hub = me._hub
     job = _Job(me)
 

@@ -25,8 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gofer._hub import Hub, TimerHandle, get_hub
-from gofer._task import go
+from gofer._core import Hub, TimerHandle, get_hub, go
 from gofer.chan import Chan
 
 __all__ = ["Ticker", "Timer", "after", "tick"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gofer._task import _current_tasklike, park
+from gofer._core import current_tasklike as _current_tasklike
+from gofer._core import park
 
 
 class _Slot:

@@ -48,7 +48,7 @@ def test_freeze_hubs_answers_for_running_hubs_only() -> None:
         import gofer, gofer.patch
         gofer.patch()
         import threading, time
-        from gofer import _atexit
+        from gofer._core import _atexit
         ev = threading.Event()
         stop = False
         def waits():
@@ -74,11 +74,12 @@ def test_monitor_thread_gets_no_hub_under_patch() -> None:
         import gofer, gofer.patch
         gofer.patch()
         import threading
-        from gofer import _instrument, _monitor
+        from gofer import _monitor
+        from gofer._core import hubs
         m = _monitor.monitor(0.05)
         gofer.run(lambda: gofer.sleep(0.2))
         names = {t.ident: t.name for t in threading.enumerate()}
-        print(sorted(names.get(h.thread_ident, "?") for h in _instrument.hubs if not h.closed))
+        print(sorted(names.get(h.thread_ident, "?") for h in hubs if not h.closed))
         m.stop()
     """)
     assert r.returncode == 0, r.stderr

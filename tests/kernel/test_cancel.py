@@ -1,4 +1,4 @@
-"""Cancel scopes (gofer._cancel): cancellation, timeouts, shields and nesting (virtual clock).
+"""Cancel scopes (gofer._core._cancel): cancellation, timeouts, shields and nesting (virtual clock).
 
 Also deadlines that expire at the same instant, a NaN deadline, and scopes
 cancelled from another thread.
@@ -12,7 +12,7 @@ import threading
 import pytest
 
 import gofer
-from gofer._hub import get_hub
+from gofer._core import get_hub
 
 
 def test_cancel_parked_task_raises_cancelled_inside(vrun):

@@ -1,4 +1,4 @@
-"""The hub loop (gofer._hub): deadlock detection, timers, call_threadsafe, blocking in the hub.
+"""The hub loop (gofer._core._hub): deadlock detection, timers, call_threadsafe, blocking in the hub.
 
 Tests commented "Regression (fixed in ...)" reproduce bugs found in the
 review of the core runtime (they came from the former test_core_review.py).
@@ -19,8 +19,7 @@ import pytest
 from tests.kernel._kernelutil import _forever, _try
 
 import gofer
-from gofer._hub import get_hub
-from gofer._task import wait_readable
+from gofer._core import get_hub, wait_readable
 from gofer.testing import VirtualClock
 from gofer.testing import run as vrun_with
 
@@ -174,7 +173,7 @@ def test_call_threadsafe_wakes_a_blocked_hub():
 
         th = threading.Thread(target=lambda: (time.sleep(0.05), hub.call_threadsafe(poke)), name="poker")
         th.start()
-        from gofer._task import park
+        from gofer._core import park
 
         park(Wait())
         th.join()
@@ -260,3 +259,4 @@ def test_blocking_in_a_hub_callback_or_timer_is_a_named_error(vrun):
         return [type(e).__name__ for e in got]
 
     assert vrun(main) == ["BlockingInHubError"] * 3
+

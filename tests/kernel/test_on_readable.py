@@ -1,4 +1,4 @@
-"""gofer._park.on_readable: a callback parked in an fd's read slot, on both pollers."""
+"""gofer._core.on_readable: a callback parked in an fd's read slot, on both pollers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import pytest
 
 import gofer
-from gofer._park import on_readable
+from gofer._core import on_readable
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_slot_taken_is_an_error(pair):
         with pytest.raises(RuntimeError, match="already waiting"):
             on_readable(st, print)
         with pytest.raises(RuntimeError, match="already waiting"):
-            gofer._task.wait_readable(st)
+            gofer._core.wait_readable(st)
         h.cancel()
         gofer.get_hub().poller.unregister(st)
 

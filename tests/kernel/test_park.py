@@ -1,4 +1,4 @@
-"""Parking and yields (gofer._park): worker reuse, the abort protocol, direct hand-off.
+"""Parking and yields (gofer._core._park): worker reuse, the abort protocol, direct hand-off.
 
 Tests commented "Regression (fixed in ...)" reproduce bugs found in the
 review of the core runtime (they came from the former test_core_review.py).
@@ -15,8 +15,7 @@ import pytest
 from tests.kernel._kernelutil import _Slot
 
 import gofer
-from gofer._hub import get_hub
-from gofer._task import wait_readable
+from gofer._core import get_hub, wait_readable
 from gofer.testing import VirtualClock
 from gofer.testing import run as vrun_with
 

@@ -8,8 +8,7 @@ import socket
 import pytest
 
 import gofer
-from gofer._poll import poller_name
-from gofer._task import wait_readable, wait_writable
+from gofer._core import poller_name, wait_readable, wait_writable
 
 
 @pytest.fixture

@@ -119,7 +119,7 @@ def test_cancelled_task_keeps_its_exception_until_dropped():
 
 
 def test_idle_workers_beyond_a_few_are_let_go_when_the_hub_sleeps():
-    from gofer import _hub
+    from gofer._core import _hub
 
     def main():
         ch: gofer.Chan[int] = gofer.Chan()

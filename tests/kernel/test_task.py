@@ -1,4 +1,4 @@
-"""Tasks (gofer._task): run, go, join, results, errors, names, callbacks, plain-code mode.
+"""Tasks (gofer._core._task): run, go, join, results, errors, names, callbacks, plain-code mode.
 
 Also run() with Ctrl-C and KeyboardInterrupt, joins across threads and hubs,
 and argument errors. Tests commented "Regression (fixed in ...)" reproduce
@@ -21,7 +21,7 @@ import pytest
 from tests.kernel._kernelutil import _try
 
 import gofer
-from gofer._hub import get_hub, hub_if_any
+from gofer._core import get_hub, hub_if_any
 
 
 def test_run_returns_result_and_passes_arguments():

@@ -1,4 +1,4 @@
-"""Wait queues (gofer._waitq): FIFO records, abort accounting, wakes on this hub and across hubs.
+"""Wait queues (gofer._core._waitq): FIFO records, abort accounting, wakes on this hub and across hubs.
 
 The primitives built on them (sync, events, channels) have their own tests;
 these check the queue's rules directly: a record is taken or aborted, never
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import gofer
-from gofer._task import park
-from gofer._waitq import COMPACT_MIN, WaitQueue, check_timeout, me_for_park, wake
+from gofer._core import WaitQueue, check_timeout, me_for_park, park, wake
+from gofer._core._waitq import COMPACT_MIN
 
 
 def _queue(**kw: Any) -> WaitQueue:

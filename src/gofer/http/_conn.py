@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
-from gofer._task import Cancelled, wait_readable, wait_writable
+from gofer._core import Cancelled, wait_readable, wait_writable
 from gofer.http._idle import APP, BODY, HEAD, IDLE, WRITE, GoIdle, IdleParking
+from gofer.http._linger import linger
 from gofer.http._parse import BUFSIZE, RequestParsing
 from gofer.http._request import Request
 from gofer.http._wire import CONTINUE, ClientDisconnected, HTTPError, PeerGone, status_line
@@ -51,8 +52,6 @@ __all__ = ["APP", "BODY", "HEAD", "IDLE", "WRITE", "ClientDisconnected", "GoIdle
 log = logging.getLogger("gofer.http")
 
 _JOIN_MAX = 65536  # pieces up to this much in all are joined into one send; more go by sendmsg
-_LINGER_SECONDS = 2.0  # how long a closing connection keeps reading (see _linger)
-_LINGER_BYTES = 1 << 20
 # Above this many connections an idle one parks on its fd at once, not a sweep
 # tick later (gofer.http._idle); below, the cheaper plain park is kept.
 _PARK_NOW = 1024
@@ -305,7 +304,7 @@ class ServerConnection(RequestParsing, IdleParking):
             if self.handle is not None:
                 return  # parked on its fd (the finally leaves it open)
             if not self.eof:
-                self._linger()
+                linger(self.sock, self.st, self.buf)
         except (PeerGone, ClientDisconnected):
             pass
         except Cancelled as exc:
@@ -320,40 +319,6 @@ class ServerConnection(RequestParsing, IdleParking):
         finally:
             if self.handle is None:
                 self.close()
-
-    def _linger(self) -> None:
-        """Close gently: the client may still be sending (a body we refused).
-
-        Closing a socket with unread input sends RST, and the client may then
-        lose our response (a 413, say) before reading it. So: end our side,
-        and read and drop what comes for a short while (as nginx's
-        lingering close does), bounded in time and bytes.
-        """
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            return
-        st = self.st
-        hub_now = st.poller.hub.now  # the clock of this connection's hub
-        deadline = hub_now() + _LINGER_SECONDS
-        dropped = 0
-        while dropped < _LINGER_BYTES:
-            try:
-                n = self.sock.recv_into(self.buf)
-            except BlockingIOError:
-                left = deadline - hub_now()
-                if left <= 0:
-                    return
-                try:
-                    wait_readable(st, left)
-                except TimeoutError:
-                    return
-                continue
-            except OSError:
-                return
-            if n == 0:
-                return
-            dropped += n
 
     def _serve(self, dispatch: Any) -> None:
         queue = self.queue

@@ -4,7 +4,7 @@ A keep-alive connection waiting for its next request needs no coroutine of
 its own: its parse state (a parser between two messages, no partial head,
 nothing buffered) lives in the :class:`~gofer.http._conn.ServerConnection`.
 So once it is idle, the connection is parked on its fd with
-:func:`gofer._park.on_readable` and its coroutine ends; the next request's
+:func:`gofer._core.on_readable` and its coroutine ends; the next request's
 bytes start a new one (``_wake``), which goes on where the old one stopped.
 
 Two ways in. The server's sweep (every tick) throws :class:`GoIdle` into the
@@ -32,8 +32,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from gofer._park import on_readable
-from gofer._task import go
+from gofer._core import go, on_readable
 
 __all__ = ["APP", "BODY", "HEAD", "IDLE", "TRIM_FROM", "WRITE", "GoIdle", "IdleParking", "trim_heap"]
 

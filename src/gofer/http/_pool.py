@@ -16,8 +16,7 @@ import ssl
 import threading
 from typing import Any
 
-from gofer._hub import get_hub
-from gofer._lot import ParkingLot
+from gofer._core import ParkingLot, get_hub
 from gofer.http._client_conn import ClientConnection
 
 __all__ = ["Pool"]

@@ -29,7 +29,7 @@ from fcntl import ioctl
 from termios import FIONREAD
 from typing import Any
 
-from gofer._task import wait_readable, wait_writable
+from gofer._core import wait_readable, wait_writable
 
 __all__ = ["TLSSocket", "handshake", "server_context"]
 

@@ -27,7 +27,7 @@ import stat
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from gofer._task import wait_writable
+from gofer._core import wait_writable
 from gofer.http._wire import LAST_CHUNK, ClientDisconnected, PeerGone, check_header
 
 if TYPE_CHECKING:

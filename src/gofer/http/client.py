@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from gofer._cancel import timeout as _timeout_scope
+from gofer._core import timeout as _timeout_scope
 from gofer.http._client_conn import ClientConnection, encode_request_head
 from gofer.http._pool import Pool
 from gofer.http._request import Headers
@@ -350,7 +350,7 @@ _local = threading.local()
 
 
 def _default_client() -> Client:
-    from gofer._hub import get_hub
+    from gofer._core import get_hub
 
     hub = get_hub()
     c: Client | None = getattr(_local, "client", None)

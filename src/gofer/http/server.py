@@ -28,9 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gofer import _instrument, _listen
-from gofer._hub import get_hub
-from gofer._lot import ParkingLot
-from gofer._task import Cancelled, _current_tasklike, go, sleep, wait_readable
+from gofer._core import Cancelled, ParkingLot, get_hub, go, sleep, wait_readable
+from gofer._core import current_tasklike as _current_tasklike
 from gofer.http._conn import APP, BODY, HEAD, IDLE, WRITE, ServerConnection
 from gofer.http._idle import TRIM_FROM, trim_heap
 from gofer.http._request import Request

@@ -13,8 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gofer._hub import Hub, get_hub
-from gofer._task import go, run
+from gofer._core import Hub, get_hub, go, run
 from gofer.http._wire import Limits
 from gofer.http.server import Server, listen
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from gofer._hub import hub_if_any
+from gofer._core import hub_if_any
 from gofer.patch._orig import original
 
 __all__ = ["AREAS", "PatchWarning", "is_patched", "original", "patch"]

@@ -17,7 +17,7 @@ import threading as _threading
 from collections import deque
 from typing import Any
 
-from gofer._cancel import shield
+from gofer._core import shield
 from gofer.patch._locks import Lock, RLock
 
 __all__ = [

@@ -6,7 +6,7 @@
 parks on its hub, a plain thread blocks in its own hub, and either may
 release what the other waits for. Their state sits under a real OS lock
 (held for a few instructions, never across a park) and the waiters in a FIFO
-:class:`~gofer._waitq.WaitQueue`, as in ``gofer.sync``.
+:class:`~gofer._core.WaitQueue`, as in ``gofer.sync``.
 
 An :class:`RLock` (and so a ``Condition`` over one) is owned by the
 *coroutine* that took it, not by its thread: two coroutines of one thread
@@ -29,9 +29,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from gofer._hub import BlockingInHubError, hub_if_any
-from gofer._task import _Worker, park
-from gofer._waitq import WaitQueue, me_for_park, wake
+from gofer._core import BlockingInHubError, WaitQueue, Worker, hub_if_any, me_for_park, park, wake
 
 __all__ = ["Lock", "RLock"]
 
@@ -56,7 +54,7 @@ def _check_args(blocking: bool, timeout: float) -> float | None:
 def _me() -> Any:
     """The owner identity of the running code: its Task, or the thread's greenlet."""
     g = getcurrent()
-    if g.__class__ is _Worker:
+    if g.__class__ is Worker:
         # A worker between tasks (a __del__ running as its last task ends)
         # has no task: it is then its own owner, never None (= unowned).
         t = g.task

@@ -26,8 +26,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from gofer._hub import hub_if_any
-from gofer._task import _Worker
+from gofer._core import Worker, hub_if_any
 
 __all__ = ["original", "save", "shield_gofer", "thread_may_block"]  # and _views
 
@@ -151,7 +150,7 @@ def thread_may_block() -> bool:
     Inside the hub it is False, so that gofer's own error is raised.
     """
     g = getcurrent()
-    if g.__class__ is _Worker:
+    if g.__class__ is Worker:
         return False
     hub = hub_if_any()
     if hub is None or hub.closed:

@@ -28,9 +28,7 @@ import selectors as _selectors
 import sys
 from typing import Any
 
-from gofer._hub import get_hub
-from gofer._park import wait_readable
-from gofer._task import _current_tasklike
+from gofer._core import current_tasklike, get_hub, wait_readable
 from gofer.patch._orig import save, thread_may_block
 from gofer.threads import to_thread
 
@@ -44,7 +42,7 @@ _HAVE_EPOLL = _orig_epoll is not None and sys.platform == "linux"
 
 def wait_fd(fd: int, timeout: float | None) -> bool:
     """Park until ``fd`` is readable; False once ``timeout`` seconds have passed."""
-    me = _current_tasklike()  # BlockingInHubError inside the hub
+    me = current_tasklike()  # BlockingInHubError inside the hub
     st = me._hub.poller.register(fd)
     st.label = "select"
     try:

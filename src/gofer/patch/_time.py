@@ -13,7 +13,7 @@ import operator
 import time as _time
 from typing import Any
 
-from gofer._task import sleep as _gofer_sleep
+from gofer._core import sleep as _gofer_sleep
 from gofer.patch._orig import save, thread_may_block
 
 _orig_sleep = _time.sleep

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from gofer._task import run_with
+from gofer._core import run_with
 
 __all__ = ["VirtualClock", "run"]
 T = TypeVar("T")

@@ -26,12 +26,20 @@ from typing import Any
 
 import pytest
 
-from gofer import _hub
-from gofer._poll import poller_name as _poller_name
+from gofer._core import hub_if_any, ignore_thread
+from gofer._core import poller_name as _poller_name
 from gofer.testing import run as _vrun
 
 
+def _is_timeout_watchdog(ident: int, th: threading.Thread | None) -> bool:
+    """pytest-timeout's watchdog thread, which never wakes a hub."""
+    return th is not None and th.daemon and th.name.startswith("pytest_timeout")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # A hub whose coroutines all wait forever raises Deadlock only when no
+    # other thread could still wake it; that watchdog cannot.
+    ignore_thread(_is_timeout_watchdog)
     config.addinivalue_line("markers", "no_leak_check: skip gofer's fd/thread/task leak check")
     config.addinivalue_line("markers", "unpatched: the test checks the unpatched stdlib; skipped under GOFER_PATCH=1")
     if _patched_run():
@@ -92,7 +100,7 @@ def _gofer_leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
     threads0 = _threads()
     yield
     problems = []
-    hub = _hub.hub_if_any()
+    hub = hub_if_any()
     if hub is not None:
         if hub.tasks:
             problems.append(f"coroutines left running: {sorted(t._label() for t in hub.tasks)}")

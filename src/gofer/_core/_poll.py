@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["EpollPoller", "IoState", "Poller", "SelectorPoller", "make_poller"]
+__all__ = ["EpollPoller", "IoState", "Poller", "SelectorPoller", "make_poller", "make_wakeup_fd", "poller_name"]
 
 READ = 1
 WRITE = 2
@@ -138,6 +138,8 @@ class Poller:
         raise NotImplementedError
 
     def _wake_both(self, st: IoState, exc: BaseException | None) -> None:
+        # The poller sits below the parking layer and wakes what sits in a
+        # slot (a task, or an on_readable handle) by appending it itself.
         hub = self.hub
         for task in (st.rwaiter, st.wwaiter):
             if task is None:
@@ -216,6 +218,9 @@ class EpollPoller(Poller):
         if not events:
             return
         fds = self._fds
+        # The readiness loop wakes waiters by a plain append, not _park.wake:
+        # it is the hottest wake of all, and a slot's waiter is taken out of it
+        # (so woken once) right here.
         ready = self.hub.ready
         for fd, ev in events:
             st = fds.get(fd)
@@ -340,7 +345,7 @@ class SelectorPoller(Poller):
         if timeout is not None and timeout < 0:
             timeout = 0
         events = self._sel.select(timeout)
-        ready = self.hub.ready
+        ready = self.hub.ready  # plain appends, as in EpollPoller.poll
         for key, ev in events:
             st = key.data
             if st is None:
@@ -390,3 +395,14 @@ def make_poller(hub: _Waker, wakeup_fd: int, on_wakeup: Callable[[], None]) -> P
     if poller_name() == "epoll":
         return EpollPoller(hub, wakeup_fd, on_wakeup)
     return SelectorPoller(hub, wakeup_fd, on_wakeup)
+
+
+def make_wakeup_fd() -> tuple[int, int]:
+    """A non-blocking (read, write) pair for waking a hub: one eventfd, or a pipe."""
+    if hasattr(os, "eventfd"):
+        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        return fd, fd
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    return r, w

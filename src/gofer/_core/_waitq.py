@@ -18,8 +18,8 @@ carries the value handed to it. The rules, shared with ``gofer.chan``:
   costs O(n)); they are counted in ``dead`` and skipped when popped, and the
   queue is rebuilt when they are more than half of it. Cancelling many
   waiters therefore stays O(1) each.
-* A wake goes straight onto the ready queue when the waiter lives on this
-  thread's hub, and through ``hub.call_threadsafe`` otherwise.
+* A wake is ``_park.wake``: straight onto the ready queue when the waiter
+  lives on this thread's hub, through ``hub.call_threadsafe`` otherwise.
 
 Primitives check for a pending cancellation *before* they register (see
 :func:`me_for_park`), so that the kernel's park never aborts a record that a
@@ -36,13 +36,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from gofer._task import _current_tasklike, _raise_if_cancelled
+from gofer._core._park import current_tasklike, raise_if_cancelled, wake
 
-__all__ = ["QueueWaiter", "WaitQueue", "check_timeout", "me_for_park", "wake"]
+__all__ = ["QueueWaiter", "WaitQueue", "check_timeout", "me_for_park"]
 
 _get_ident = threading.get_ident
 COMPACT_MIN = 32  # rebuild a queue once it holds this many aborted records (and they are half)
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# The gofer package (this file is in gofer/_core/): frames there are not "the caller".
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _creation_site() -> tuple[str, int] | None:
@@ -53,29 +54,6 @@ def _creation_site() -> tuple[str, int] | None:
     return (f.f_code.co_filename, f.f_lineno) if f is not None else None
 
 
-def wake(task: Any) -> None:
-    """Make ``task`` (parked, and just taken out of its registration) runnable."""
-    hub = task._hub
-    if hub.thread_ident == _get_ident():
-        hub.ready.append(task)
-    else:
-        _wake_remote(task)
-
-
-def _append_ready(hub: Any, task: Any) -> None:
-    # hub.ready is read here, in the hub's thread, not when the call is queued:
-    # an instrument may swap the queue in between (gofer._instrument).
-    hub.ready.append(task)
-
-
-def _wake_remote(task: Any) -> None:
-    hub = task._hub
-    try:
-        hub.call_threadsafe(_append_ready, hub, task)
-    except RuntimeError:
-        pass  # that hub is closed: its thread has left gofer, nobody waits any more
-
-
 def me_for_park() -> Any:
     """The current task-like, after raising a pending cancellation.
 
@@ -83,9 +61,9 @@ def me_for_park() -> Any:
     nothing runs on this thread, so ``park`` will not find a cancellation to
     deliver by aborting a record that another thread may already have taken.
     """
-    me = _current_tasklike()
-    if me._hint:
-        _raise_if_cancelled(me)
+    me = current_tasklike()
+    if me._cancel_hint:
+        raise_if_cancelled(me)
     return me
 
 

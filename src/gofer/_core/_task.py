@@ -1,73 +1,43 @@
-"""Coroutines: ``Task``, ``go``, ``run``, ``current`` and introspection.
+"""Coroutines: ``Task``, ``go``, ``current``, and the worker body that runs them.
 
 A :class:`Task` is the user's handle on a coroutine: its result or
-exception, its joiners and done callbacks. The coroutine itself runs on a
-worker greenlet from :mod:`gofer._park`, which also holds every switch.
-``run`` drives a program: it starts the main coroutine, waits for it, then
-cancels and waits for whatever is left. ``dump_tasks`` and the hub's
-``Deadlock`` message describe what each live coroutine is waiting on.
+exception, its joiners and done callbacks. :func:`go` puts a task on an
+idle worker greenlet (``_park.Worker``) and queues it; :func:`run_tasks`,
+the workers' body, runs the task, finishes it (result or error, joiners
+woken, done callbacks queued), then parks the worker in the idle pool for
+the next one: tasks start and finish here, and nowhere else.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextvars
+import logging
 import sys
 import threading
 import traceback
-import warnings
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from greenlet import getcurrent
+from greenlet import GreenletExit, getcurrent
 
-from gofer._hub import Deadlock, Hub, _tls, get_hub, hub_if_any, set_hub
-from gofer._park import (
-    _CANCELLED,
-    _DONE,
-    _PENDING,
+from gofer._core._hub import Hub, get_hub
+from gofer._core._local import _tls
+from gofer._core._park import (
     Cancelled,
     RemoteWake,
-    _check_timeout,
-    _current_tasklike,
-    _deliverable,
-    _raise_if_cancelled,
-    _Root,
-    _switch_away,
-    _Unretrieved,
-    _Worker,
-    give_way,
+    Worker,
+    current_tasklike,
     interrupt,
     park,
-    sleep,
-    wait_readable,
-    wait_writable,
-    yield_now,
+    raise_if_cancelled,
+    switch_away,
 )
+from gofer._core._waitq import check_timeout
 
-__all__ = [
-    "Cancelled",
-    "RemoteWake",
-    "Task",
-    "_Root",
-    "_Worker",
-    "_current_tasklike",
-    "_deliverable",
-    "_raise_if_cancelled",
-    "current",
-    "dump_tasks",
-    "give_way",
-    "go",
-    "interrupt",
-    "park",
-    "run",
-    "run_with",
-    "sleep",
-    "wait_readable",
-    "wait_writable",
-    "yield_now",
-]
+__all__ = ["Task", "current", "go", "run_tasks"]
 
+_PENDING, _DONE, _FAILED, _CANCELLED = 0, 1, 2, 3
+log = logging.getLogger("gofer")
 T = TypeVar("T")
 _copy_context = contextvars.copy_context
 
@@ -102,7 +72,7 @@ class Task(Generic[T]):
     _joiners: list[Any] | None
     _callbacks: list[Callable[[Task[T]], Any]] | None
     _report: _Unretrieved | None
-    _g: _Worker | None
+    _g: Worker | None
     name: str
 
     def __init__(self) -> None:
@@ -176,8 +146,8 @@ class Task(Generic[T]):
                 return self._result  # type: ignore[no-any-return]
             return self.result()
         if timeout is not None:
-            _check_timeout(timeout)
-        me = _current_tasklike()
+            check_timeout(timeout)
+        me = current_tasklike()
         if me is self._g:
             raise RuntimeError("a coroutine cannot join itself (it would wait forever)")
         hub = self._hub
@@ -214,7 +184,7 @@ class Task(Generic[T]):
             return True
         g = self._g
         if g is not None:
-            g._cancel_req = g._hint = True
+            g._cancel_req = g._cancel_hint = True
             interrupt(g)
         return True
 
@@ -249,6 +219,31 @@ class Task(Generic[T]):
         frame = g.gr_frame if g is not None else None
         return traceback.format_stack(frame) if frame is not None else []
 
+    def _never_ran(self) -> bool:
+        """True if the task is live but its body has not started yet."""
+        g = self._g
+        if g is None or g is getcurrent():
+            return False
+        fr = g.gr_frame
+        # A fresh worker has no frame; a reused one waits in its idle loop's
+        # switch until it runs the task it was given.
+        return fr is None or (
+            fr.f_code is switch_away.__code__
+            and fr.f_back is not None
+            and fr.f_back.f_code is run_tasks.__code__
+        )
+
+    def _where(self) -> str:
+        """What the task is doing: running, not started, ready, or parked on what."""
+        g = self._g
+        if g is not None and g is getcurrent():
+            return "running"  # checked first: a running greenlet has no gr_frame
+        if g is None or self._never_ran():
+            return "not started"
+        if g in self._hub.ready:
+            return "ready"
+        return f"parked on {g._wait!r}"
+
     def __repr__(self) -> str:
         state = ("pending", "done", "failed", "cancelled")[self._state]
         return f"<gofer.Task {self._label()} {state}>"
@@ -257,7 +252,7 @@ class Task(Generic[T]):
 class _JoinWait:
     """The waitable of ``Task.join`` on the same hub.
 
-    Not a ``gofer._lot.ParkingLot``, on purpose: ``_joiners`` is one FIFO
+    Not a ``gofer._core.ParkingLot``, on purpose: ``_joiners`` is one FIFO
     of local joiners and of ``RemoteWake`` wakers of joiners on other
     threads' hubs (added through ``call_threadsafe``), and the finishing
     worker queues them all with one ``ready.extend``. A lot holds task-likes
@@ -305,7 +300,7 @@ def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Task[T]:
     t._joiners = t._callbacks = t._report = None
     t.name = ""
     idle = hub.idle_workers
-    g = idle.pop() if idle else _Worker(hub)
+    g = idle.pop() if idle else Worker(hub, run_tasks)
     g.task = t
     g.gr_context = g._ctx = _copy_context()
     t._g = g
@@ -319,146 +314,101 @@ _new = object.__new__
 def current() -> Task[Any] | None:
     """The running coroutine, or None in a thread's main code."""
     g = getcurrent()
-    return g.task if g.__class__ is _Worker else None
+    return g.task if g.__class__ is Worker else None
 
 
-def run(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
-    """Run ``fn(*args, **kw)`` as the main coroutine and return its result.
+class _Unretrieved:
+    """Logs a task's exception if the task is dropped with it never retrieved."""
 
-    When it returns, leftover coroutines are cancelled and their ``finally``
-    blocks run before ``run`` returns. Ctrl-C cancels everything and raises
-    ``KeyboardInterrupt``; a deadlock raises :class:`gofer.Deadlock`.
-    """
-    return run_with(fn, args, kw)
+    __slots__ = ("exc", "name")
+
+    def __init__(self, name: str, exc: BaseException) -> None:
+        self.name = name
+        self.exc: BaseException | None = exc
+
+    def __del__(self) -> None:
+        exc = self.exc
+        if exc is not None:
+            self.exc = None
+            log.error(
+                "gofer: exception in coroutine %s was never retrieved",
+                self.name,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
 
 
-def run_with(fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any], clock: Any = None) -> T:
-    """:func:`run` with options (``clock``: a clock object such as ``gofer.testing.VirtualClock``)."""
-    if not callable(fn):
-        raise TypeError(f"gofer.run() needs a callable, not {type(fn).__name__}: {fn!r}")
-    g = getcurrent()
-    hub = hub_if_any()
-    if g.parent is not None or (hub is not None and hub._in_run):
-        raise RuntimeError("gofer.run() cannot be called from inside a running hub; use gofer.go() there")
-    if hub is not None and clock is not None and not hub.closed:
-        if hub.tasks or (hub.root is not None and hub.root._wait is not None):
-            raise RuntimeError("this thread already has a hub in use; a clock can only be given to a fresh one")
-        hub.close()  # idle (left by plain-code waits): make way for one on this clock
-    if hub is None or hub.closed:
-        hub = Hub(clock)
-        set_hub(hub)
-    hub._in_run = True
-    _current_tasklike()  # registers this thread's main code with the hub
-    main: Task[T] = go(fn, *args, **kw)  # on the hub just installed
-    main.name = "main"
-    hub.main = main  # a signal handler's exception is raised in it (Hub.run)
-    try:
+def run_tasks() -> None:
+    """The body of every worker greenlet: run the tasks it is given, one after another."""
+    worker = cast(Worker, getcurrent())
+    hub = worker._hub
+    idle = hub.idle_workers
+    while True:
+        t = worker.task
+        fn, args, kw = t._fn
+        # The task body; kept inline (no call per task) as it is the hot path.
         try:
-            main.join()
-        except BaseException:
-            _cancel_all(hub)  # main failed, Ctrl-C, or Deadlock: clean up, then raise
-            raise
-        _cancel_all(hub)
-        return main.result()
-    finally:
-        hub._in_run = False
-        hub.main = None
-        hub.close()
+            if worker._cancel_hint:
+                raise_if_cancelled(worker)
+            # A call without * or ** stays in the same C eval frame (3.11+):
+            # that keeps the coroutine's C stack, so each switch, small.
+            if kw:
+                t._result = fn(*args, **kw)
+            elif not args:
+                t._result = fn()
+            elif len(args) == 1:
+                t._result = fn(args[0])
+            elif len(args) == 2:
+                t._result = fn(args[0], args[1])
+            else:
+                t._result = fn(*args)
+            t._state = _DONE
+        except (Cancelled, GreenletExit) as exc:
+            t._exc = exc if isinstance(exc, Cancelled) else Cancelled("the hub was closed")
+            t._state = _CANCELLED
+        except BaseException as exc:
+            t._exc = exc
+            t._state = _FAILED
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                # Whoever joins it gets it from join(); with no joiner it
+                # goes to the thread's main code (run() or plain code).
+                if not t._joiners:
+                    hub._fatal = exc
+            else:
+                t._report = _Unretrieved(t._label(fn), exc)
+        t._fn = t._g = None
+        js = t._joiners
+        if js is not None:
+            t._joiners = None
+            # The joiners' wake, all at once: each is a task of this hub parked in
+            # join() or a RemoteWake. hub.ready, not a local: an instrument may
+            # swap the queue.
+            hub.ready.extend(js)
+        if t._callbacks is not None:
+            t._run_callbacks()
+        # Drop references so that an idle worker keeps nothing alive.
+        t = fn = args = kw = js = None
+        worker.task = None
+        worker._wait = None
+        # The finished task's context variables must not stay alive with the
+        # idle worker; resetting a running greenlet's context is costly, so
+        # only when there is something in it.
+        ctx = worker._ctx
+        worker._ctx = None
+        if ctx:
+            worker.gr_context = None
+        ctx = None
+        # No scope left open by the finished task (a suspended generator can
+        # leave one on the stack) may reach the next one.
+        if worker._cancel_hint or worker._scopes:
+            worker._cancel_hint = worker._cancel_req = False
+            worker._scopes = []
+        if worker._throw is not None:  # delivered after its last park: moot now
+            worker._throw = None
+        if len(idle) >= _MAX_IDLE or hub.closed:
+            hub.workers.discard(worker)
+            return
+        idle.append(worker)
+        switch_away(hub, worker)
 
 
-def _cancel_all(hub: Hub) -> None:
-    """Cancel every live task of ``hub`` and wait until they have all finished.
-
-    Their ``finally`` blocks run here. If they cannot finish (a ``Deadlock``
-    while waiting) or Ctrl-C is pressed again, that error is raised.
-    """
-    while tasks := hub.tasks:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            try:
-                t.join()
-            except (Deadlock, KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException:
-                t._report = None  # its error was its own; already reported or not wanted
-        # tasks spawned by finally blocks are cancelled in the next round
-
-
-# -- introspection ---------------------------------------------------------------
-
-
-def _never_ran(t: Task[Any]) -> bool:
-    """True if ``t`` is live but its body has not started yet."""
-    g = t._g
-    if g is None or g is getcurrent():
-        return False
-    fr = g.gr_frame
-    # A fresh worker has no frame; a reused one waits in its idle loop's
-    # switch until it runs the task it was given.
-    return fr is None or (fr.f_code is _switch_away.__code__ and fr.f_back is not None
-                          and fr.f_back.f_code is _Worker.run.__code__)
-
-
-def _state_of(t: Task[Any], hub: Hub) -> str:
-    g = t._g
-    if g is not None and g is getcurrent():
-        return "running"  # checked first: a running greenlet has no gr_frame
-    if g is None or _never_ran(t):
-        return "not started"
-    if g in hub.ready:
-        return "ready"
-    return f"parked on {g._wait!r}"
-
-
-def describe_parked(hub: Hub) -> list[str]:
-    """One line per live task of ``hub``: its name and what it waits on."""
-    out = []
-    if hub.root is not None and hub.root._wait is not None:
-        out.append(f"{hub.root._label()}: parked on {hub.root._wait!r}")
-    for t in sorted(hub.tasks, key=lambda t: t._label()):
-        out.append(f"{t._label()}: {_state_of(t, hub)}")
-    return out
-
-
-def dump_tasks(file: Any = None) -> str:
-    """Print (to ``file``, default stderr) every live coroutine of this thread's hub.
-
-    Each is shown with what it waits on and its stack. Returns the text.
-    """
-    hub = hub_if_any()
-    lines: list[str] = []
-    if hub is None:
-        lines.append("gofer: no hub in this thread")
-    else:
-        lines.append(f"gofer: {len(hub.tasks)} live coroutine(s) on {hub!r}")
-        for t in sorted(hub.tasks, key=lambda t: t._label()):
-            lines.append(f"- {t._label()}: {_state_of(t, hub)}")
-            lines.extend("    " + ln.rstrip().replace("\n", "\n    ") for ln in t.stack)
-    text = "\n".join(lines) + "\n"
-    print(text, end="", file=file if file is not None else sys.stderr)
-    return text
-
-
-def _warn_never_ran_at_exit() -> None:
-    """At interpreter exit, name the coroutines of plain code that never ran.
-
-    ``go()`` outside ``run()`` only queues the coroutine: it runs when the
-    thread's code next blocks in gofer. A program that ends first would drop
-    it without a word (asyncio warns likewise about pending tasks).
-    """
-    hub = hub_if_any()
-    if hub is None or hub.closed or hub._in_run:
-        return
-    never = sorted(t._label() for t in hub.tasks if _never_ran(t))
-    if never:
-        warnings.warn(
-            f"gofer: {len(never)} coroutine(s) started with go() never ran, because the "
-            "program ended before it blocked in gofer (join them, or use gofer.run()): "
-            + ", ".join(never[:10]) + (", ..." if len(never) > 10 else ""),
-            RuntimeWarning,
-            stacklevel=2,
-        )
-
-
-atexit.register(_warn_never_ran_at_exit)
+_MAX_IDLE = 1024  # idle workers a hub keeps while busy (see Hub._trim_idle)

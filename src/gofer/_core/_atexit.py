@@ -29,7 +29,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from gofer import _instrument
+from gofer._core._registry import hubs
 
 __all__ = ["AtExitFreeze", "freeze_here", "freeze_hubs"]
 
@@ -63,7 +63,7 @@ def _freeze(hub: Any, ack: Any) -> None:
         hub.ready.remove(root)
     except ValueError:
         pass
-    root.g.switch()  # it raises nothing: freeze_here() blocks it (_park._raise_thrown)
+    root.g.switch()  # it raises nothing: freeze_here() blocks it (_park.raise_thrown)
 
 
 def freeze_hubs(wait: float = WAIT) -> int:
@@ -71,7 +71,7 @@ def freeze_hubs(wait: float = WAIT) -> int:
     me = _thread.get_ident()
     running = set(sys._current_frames())
     acks = []
-    for hub in list(_instrument.hubs):
+    for hub in list(hubs):
         if hub.closed or hub.thread_ident == me or hub.thread_ident not in running:
             continue
         ack = _thread.allocate_lock()

@@ -18,25 +18,28 @@ jobs and no other thread alive that could wake it) it throws
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import heapq
 import itertools
 import logging
-import os
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
-from gofer import _instrument
-from gofer._poll import Poller, make_poller
+from gofer._core._local import _tls, forget_hub, hub_if_any, set_hub
+from gofer._core._poll import Poller, make_poller, make_wakeup_fd
+from gofer._core._registry import hub_created, other_threads_alive
+from gofer._core._timers import INF, SLICE, Callback, RealClock, TimerHandle
+from gofer._core._wakeup import after_fork, call_threadsafe, drain_threadsafe, release
 
-__all__ = ["SLICE", "BlockingInHubError", "Deadlock", "Hub", "TimerHandle", "get_hub", "hub_if_any"]
+if TYPE_CHECKING:
+    from gofer._core._park import Root
+
+__all__ = ["BlockingInHubError", "Deadlock", "Hub", "get_hub", "hub_if_any", "set_hub"]
 
 log = logging.getLogger("gofer")
 
@@ -49,88 +52,12 @@ class Deadlock(RuntimeError):
     """Every coroutine is parked on something nothing can ever wake."""
 
 
-class _Callback:
-    """A ready-queue item that calls ``fn(*args)`` inside the hub."""
-
-    __slots__ = ("args", "fn")
-
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self.fn = fn
-        self.args = args
-
-    def switch(self) -> None:
-        try:
-            self.fn(*self.args)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:
-            log.exception("gofer: exception in callback %r", self.fn)
-
-
-class TimerHandle:
-    """A pending timer; ``cancel()`` is O(1) (lazy deletion from the heap).
-
-    ``target`` is a ready-queue item (something with ``switch()``) that is
-    queued when the timer is due. The handle is also a park *waitable*: a
-    coroutine sleeping on it is unregistered by cancelling the timer.
-    """
-
-    __slots__ = ("active", "hub", "target", "when")
-
-    def __init__(self, hub: Hub, when: float, target: Any) -> None:
-        self.hub = hub
-        self.when = when
-        self.target = target
-        self.active = True
-
-    def cancel(self) -> bool:
-        if not self.active:
-            return False
-        self.active = False
-        if self.when != _INF:  # infinite timers are never in the heap
-            self.hub._cancelled_timers += 1
-        return True
-
-    def _gofer_abort(self, task: Any) -> bool:
-        return self.cancel()
-
-    def __repr__(self) -> str:
-        return f"<timer due in {self.when - self.hub.now():.3f}s>"
-
-
-class RealClock:
-    """The wall clock (``time.monotonic``)."""
-
-    autojump = False
-
-    @staticmethod
-    def now() -> float:
-        return time.monotonic()
-
-    def jump_to(self, when: float) -> None:  # pragma: no cover - never called
-        raise RuntimeError("the real clock cannot jump")
-
-
-_tls = threading.local()
-# Threads started through _thread and still running, the main thread aside.
-_thread_count: Callable[[], int] = getattr(_thread, "_count", lambda: 0)
 _monotonic = time.monotonic
-# The time slice (seconds): a coroutine that yields, hands off to another or
-# takes a fast path when timers and I/O have not been looked at for this long
-# lets them run first. 1 ms bounds what CPU-bound coroutines that yield add
-# to a timer's or a ready socket's latency; it costs one clock read (about
-# 50 ns) per yield, hand-off and fast path (see docs/kernel.md).
-SLICE = 0.001
-_INF = float("inf")
 # Idle workers kept when the hub goes to sleep (see Hub._trim_idle).
 _IDLE_KEEP = 64
 # epoll_wait takes an int of milliseconds; also a sane upper bound for select.
 _MAX_POLL = 86400.0
 _seq = itertools.count()
-
-# Set by gofer.threads; returns the number of thread-pool jobs in flight.
-pool_jobs_in_flight: Callable[[], int] = lambda: 0  # noqa: E731
-pool_thread_idents: Callable[[], set[int]] = set
 
 
 class Hub(greenlet):  # type: ignore[misc]
@@ -178,14 +105,19 @@ class Hub(greenlet):  # type: ignore[misc]
         self.workers: set[Any] = set()  # every worker greenlet of this hub
         self.idle_workers: list[Any] = []  # finished worker greenlets, reused
         self.pending_jobs = 0  # to_thread jobs started from this hub and not done
+        # Calls from other threads (_wakeup.ThreadCalls): the queue, whether the
+        # wake-up fd was written since the last drain, the fd pair, and the lock
+        # that keeps close() from closing the fd under a writer.
         self._tsq: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._ts_signalled = False
-        self._wakeup_r, self._wakeup_w = _make_wakeup()
+        self._wakeup_r, self._wakeup_w = make_wakeup_fd()
         self._fd_lock = threading.Lock()
         self.poller: Poller = make_poller(self, self._wakeup_r, self._drain_threadsafe)
-        self.root: Any = None  # the thread's main code as a task-like object (gofer._task)
+        self.root: Root | None = None  # the thread's main code as a task-like, once it parks
         self.closed = False
         self._in_run = False  # gofer.run() is using this hub
+        # KeyboardInterrupt/SystemExit of a task nobody joins: raised in the
+        # thread's main code by the loop (see _task.run_tasks).
         self._fatal: BaseException | None = None
         self._poll_every = 256  # ready items run between two looks at I/O
         self.handoffs = 0  # direct task-to-task switches left before the hub must run
@@ -193,10 +125,16 @@ class Hub(greenlet):  # type: ignore[misc]
         # SLICE after timers and I/O were last looked at (time.monotonic, even
         # under a virtual clock: it measures how long coroutines have run). A
         # coroutine that yields, hands off or takes a fast path after it lets
-        # them run first (gofer._park.give_way).
+        # them run first (_slice.give_way).
         self.slice_end = _monotonic() + SLICE
         self.main: Any = None  # run()'s main Task (its _g is None once it has finished)
-        _instrument.hub_created(self)  # last: an instrument may swap self.ready
+        hub_created(self)  # last: a hook (an instrument) may swap self.ready
+
+    # Other threads' calls and the wake-up fd (functions of _wakeup).
+    call_threadsafe = call_threadsafe
+    _drain_threadsafe = drain_threadsafe
+    _after_fork = after_fork
+    _release = release
 
     @property
     def tasks(self) -> set[Any]:
@@ -208,7 +146,7 @@ class Hub(greenlet):  # type: ignore[misc]
         """Resume the parked ``task`` by raising ``exc`` inside it.
 
         The exception waits in the task's ``_throw`` slot and the task raises
-        it itself when it resumes (see ``_park._switch_away``). Throwing it
+        it itself when it resumes (see ``_park.switch_away``). Throwing it
         from the hub instead would leave it, and through its traceback the
         task's frames, on the hub's suspended stack until the hub next ran.
         """
@@ -216,13 +154,13 @@ class Hub(greenlet):  # type: ignore[misc]
         self.ready.append(task)
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.ready.append(_Callback(fn, args))
+        self.ready.append(Callback(fn, args))
 
     def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
-        return self.timer_at(when, _Callback(fn, args))
+        return self.timer_at(when, Callback(fn, args))
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
-        return self.timer_at(self.now() + delay, _Callback(fn, args))
+        return self.timer_at(self.now() + delay, Callback(fn, args))
 
     def timer_at(self, when: float, target: Any) -> TimerHandle:
         """Queue ``target`` (a ready-queue item) at monotonic time ``when``.
@@ -232,41 +170,9 @@ class Hub(greenlet):  # type: ignore[misc]
         detection) instead of overflowing the poller's timeout.
         """
         h = TimerHandle(self, when, target)
-        if when != _INF:
+        if when != INF:
             heapq.heappush(self._timers, (when, next(_seq), h))
         return h
-
-    def call_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` in this hub's thread, from any thread."""
-        if self.closed:
-            raise RuntimeError("the target hub is closed (its thread left gofer.run())")
-        self._tsq.append((fn, args))
-        if not self._ts_signalled:
-            self._ts_signalled = True
-            # The lock keeps close() from closing the fd (whose number could then
-            # be reused by another file) between the check and the write.
-            with self._fd_lock:
-                if self.closed:
-                    return
-                try:
-                    os.write(self._wakeup_w, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                except BlockingIOError:
-                    pass  # already signalled: the counter is full
-
-    def _drain_threadsafe(self) -> None:
-        # Consume the signal first, then clear the flag, then drain: a call
-        # landing in between either sees the flag still set (and its item is
-        # drained below) or sets it again and writes a fresh signal.
-        try:
-            os.read(self._wakeup_r, 8)
-        except (BlockingIOError, InterruptedError):
-            pass
-        self._ts_signalled = False
-        q = self._tsq
-        ready = self.ready
-        while q:
-            fn, args = q.popleft()
-            ready.append(_Callback(fn, args))
 
     # -- the loop ---------------------------------------------------------
     def run(self) -> None:
@@ -367,7 +273,7 @@ class Hub(greenlet):  # type: ignore[misc]
                     poller.poll(0)
                     if ready or self._tsq:
                         continue
-                    if self.pending_jobs or _other_threads_alive():
+                    if self.pending_jobs or other_threads_alive():
                         poller.poll(min(delay, 0.01) if self.pending_jobs else 0.001)
                         if ready:
                             continue
@@ -382,18 +288,18 @@ class Hub(greenlet):  # type: ignore[misc]
                     self._trim_idle()
                 poller.poll(None)
                 continue
-            if not _other_threads_alive():
+            if not other_threads_alive():
                 # A thread started a moment ago runs no Python code yet and is
                 # seen nowhere (one of _thread's is not even counted): give it
                 # a moment before calling this a deadlock.
                 poller.poll(0.01)
                 if ready or timers or self._tsq or poller.nwaiters:
                     continue
-            if _other_threads_alive():
+            if other_threads_alive():
                 # Another thread may still wake us through the wake-up fd; look
                 # again now and then in case it exits without doing so.
                 poller.poll(0.25)
-                if ready or timers or self._tsq or poller.nwaiters or _other_threads_alive():
+                if ready or timers or self._tsq or poller.nwaiters or other_threads_alive():
                     continue
             self._deadlock()
 
@@ -441,10 +347,18 @@ class Hub(greenlet):  # type: ignore[misc]
         heapq.heapify(self._timers)
         self._cancelled_timers = 0
 
-    def _deadlock(self) -> None:
-        from gofer._task import describe_parked  # local: _task imports _hub
+    def describe_parked(self) -> list[str]:
+        """One line per live task of this hub: its name and what it waits on."""
+        out = []
+        root = self.root
+        if root is not None and root._wait is not None:
+            out.append(f"{root._label()}: parked on {root._wait!r}")
+        for t in sorted(self.tasks, key=lambda t: t._label()):
+            out.append(f"{t._label()}: {t._where()}")
+        return out
 
-        parked = describe_parked(self)
+    def _deadlock(self) -> None:
+        parked = self.describe_parked()
         msg = "all coroutines are asleep - deadlock!"
         if parked:
             msg += "\n" + "\n".join("  " + p for p in parked)
@@ -455,9 +369,7 @@ class Hub(greenlet):  # type: ignore[misc]
         """Close the poller and wake-up fd; the thread gets a new hub if needed."""
         if self.closed:
             return
-        if getattr(_tls, "hub", None) is self:
-            del _tls.hub
-            del _tls.owner
+        forget_hub(self)
         self._release()
         if getcurrent() is self:
             return
@@ -473,36 +385,6 @@ class Hub(greenlet):  # type: ignore[misc]
         self.workers.clear()
         self.idle_workers.clear()
 
-    def _after_fork(self) -> None:
-        """In a forked child, for the hub of the thread that forked.
-
-        The epoll instance and the wake-up eventfd came from the parent, which
-        still uses them: a wake-up written here would wake the parent, and both
-        would take each other's I/O events. Give this hub its own.
-        """
-        old_r, old_w = self._wakeup_r, self._wakeup_w
-        self._wakeup_r, self._wakeup_w = _make_wakeup()
-        self._ts_signalled = False
-        self._fd_lock = threading.Lock()  # may have been held by a thread now gone
-        self.poller.after_fork(self._wakeup_r)
-        for fd in {old_r, old_w}:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if self._tsq:  # calls queued before the fork still get to run
-            self._ts_signalled = True
-            os.write(self._wakeup_w, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-
-    def _release(self) -> None:
-        """Close the OS resources (safe from any thread, e.g. at thread exit)."""
-        with self._fd_lock:
-            if self.closed:
-                return
-            self.closed = True
-            for fd in {self._wakeup_r, self._wakeup_w}:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self.poller.close()
-
     def stats(self) -> dict[str, int]:
         return {
             "ready": len(self.ready),
@@ -516,52 +398,6 @@ class Hub(greenlet):  # type: ignore[misc]
         return f"<gofer.Hub thread={self.thread_ident} poller={self.poller.name} {self.stats()}>"
 
 
-def _other_threads_alive() -> bool:
-    """True if a thread other than this one and idle pool workers is alive.
-
-    ``sys._current_frames()`` also sees threads started with
-    ``_thread.start_new_thread``, which ``threading.enumerate()`` does not
-    list; either may wake a parked coroutine.
-    """
-    me = threading.get_ident()
-    pool = pool_thread_idents()
-    busy = pool_jobs_in_flight()
-    known = {th.ident: th for th in threading.enumerate()}
-    seen = {*known, *sys._current_frames()}
-    if _thread_count() + 1 > len(seen):
-        return True  # a thread that has started but runs no Python code yet
-    for ident in seen:
-        if ident == me or ident is None or ident in _instrument.service_threads:
-            continue
-        th = known.get(ident)
-        if th is not None and (not th.is_alive() or (th.daemon and th.name.startswith("pytest_timeout"))):
-            continue
-        if ident in pool and not busy:
-            continue
-        return True
-    return False
-
-
-def _make_wakeup() -> tuple[int, int]:
-    if hasattr(os, "eventfd"):
-        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        return fd, fd
-    r, w = os.pipe()
-    os.set_blocking(r, False)
-    os.set_blocking(w, False)
-    return r, w
-
-
-def _after_fork_in_child() -> None:
-    hub = hub_if_any()
-    if hub is not None and not hub.closed:
-        hub._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 def get_hub() -> Hub:
     """The current thread's hub, made on first use."""
     try:
@@ -569,32 +405,5 @@ def get_hub() -> Hub:
     except AttributeError:
         pass
     hub = Hub()
-    _tls.hub = hub
-    _tls.owner = _HubOwner(hub)
+    set_hub(hub)
     return hub
-
-
-class _HubOwner:
-    """Lives in the thread-local next to the hub; closes its fds at thread exit."""
-
-    __slots__ = ("hub",)
-
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.hub._release()
-
-
-def hub_if_any() -> Hub | None:
-    return getattr(_tls, "hub", None)
-
-
-def set_hub(hub: Hub) -> None:
-    """Install ``hub`` as this thread's hub (used by ``run(clock=...)``)."""
-    old = getattr(_tls, "hub", None)
-    if old is not None and old is not hub:
-        raise RuntimeError("this thread already has a hub")
-    _tls.hub = hub
-    _tls.owner = _HubOwner(hub)

@@ -17,8 +17,9 @@ import threading
 from types import TracebackType
 from typing import Any, Literal
 
-from gofer._hub import TimerHandle
-from gofer._task import Cancelled, _current_tasklike, _deliverable, interrupt
+from gofer._core._park import Cancelled, current_tasklike, deliverable, interrupt
+from gofer._core._timers import TimerHandle
+from gofer._core._waitq import check_timeout
 
 __all__ = ["CancelScope", "move_on_after", "shield", "timeout"]
 
@@ -47,16 +48,16 @@ class CancelScope:
     def __enter__(self) -> CancelScope:
         if self._task is not None:
             raise RuntimeError("a CancelScope can only be entered once")
-        t = _current_tasklike()
+        t = current_tasklike()
         self._task = t
         t._scopes.append(self)
         if self.cancel_called:
-            t._hint = True
+            t._cancel_hint = True
         elif self.deadline is not None:
             hub = t._hub
             if self.deadline <= hub.now():
                 self.cancel_called = True
-                t._hint = True
+                t._cancel_hint = True
             else:
                 self._timer = hub.call_at(self.deadline, self.cancel)
         return self
@@ -71,8 +72,8 @@ class CancelScope:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if t._hint and not t._cancel_req and _deliverable(t) is None:
-            t._hint = any(s.cancel_called for s in t._scopes)
+        if t._cancel_hint and not t._cancel_req and deliverable(t) is None:
+            t._cancel_hint = any(s.cancel_called for s in t._scopes)
         if isinstance(ev, Cancelled) and ev.scope is self:
             self.cancelled_caught = True
             return True
@@ -95,7 +96,7 @@ class CancelScope:
             self._timer = None
         t = self._task
         if t is not None and self in t._scopes:
-            t._hint = True
+            t._cancel_hint = True
             interrupt(t)
 
     def __repr__(self) -> str:
@@ -106,9 +107,8 @@ class CancelScope:
 def _deadline_after(seconds: float | None) -> float | None:
     if seconds is None:
         return None
-    if not isinstance(seconds, int | float) or math.isnan(seconds) or seconds < 0:
-        raise ValueError(f"timeout must be a non-negative number of seconds or None, not {seconds!r}")
-    return _current_tasklike()._hub.now() + seconds  # type: ignore[no-any-return]
+    check_timeout(seconds)
+    return current_tasklike()._hub.now() + seconds  # type: ignore[no-any-return]
 
 
 class timeout(CancelScope):

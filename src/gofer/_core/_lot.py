@@ -7,13 +7,13 @@ current coroutine (or the thread's main code) in the lot, ``unpark()`` wakes
 the one that has waited longest, ``unpark_all()`` wakes every one, and a
 value given to either is what the woken ``park()`` returns.
 
-The lot is its parkers' ``park`` waitable (see ``gofer._park``): a
+The lot is its parkers' ``park`` waitable (see ``gofer._core._park``): a
 cancellation or a timeout takes exactly that parker out in O(1) (the
 oldest parker in a slot, the others in an ``OrderedDict`` keyed by
 task-like: FIFO order and cheap removal), and a parker that was already
 unparked is woken normally, with its value, whatever comes after.
-Wake-ups go through :func:`gofer._waitq.wake`, the one wake function.
-``Task.join`` keeps its own joiner list (see ``gofer._task._JoinWait``):
+Wake-ups go through :func:`gofer._core.wake`, the one wake function.
+``Task.join`` keeps its own joiner list (see ``gofer._core._task._JoinWait``):
 it also holds wakers of joiners on other threads' hubs.
 
 Hub-local: every parker of one lot runs on one hub, so the lot takes no
@@ -21,7 +21,7 @@ lock. ``park()`` from a coroutine of another hub while the lot holds
 parkers raises ``RuntimeError``; ``unpark``/``unpark_all`` must be called
 on that hub's thread (from a coroutine, the main code or a hub callback).
 An empty lot may be reused on another hub (a server run again elsewhere).
-Waits that cross threads use ``gofer._waitq.WaitQueue`` instead.
+Waits that cross threads use ``gofer._core.WaitQueue`` instead.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from gofer._park import _current_tasklike, _switch_away, _Worker, park
-from gofer._waitq import wake
+from gofer._core._park import Worker, current_tasklike, park, switch_away, wake
 
 __all__ = ["ParkingLot"]
 
@@ -72,8 +71,8 @@ class ParkingLot:
         cancelled meanwhile; either takes it out of the lot.
         """
         t = getcurrent()
-        if t.__class__ is not _Worker:
-            t = _current_tasklike()
+        if t.__class__ is not Worker:
+            t = current_tasklike()
         first = self.first
         if first is None:
             self.first = t
@@ -87,11 +86,11 @@ class ParkingLot:
                 rest = self._rest = OrderedDict()
             rest[t] = None
         try:
-            if timeout is None and not t._hint:
+            if timeout is None and not t._cancel_hint:
                 # park() without its generality (as the fd waits do): the
                 # scope's and the race's wait.
                 t._wait = self
-                _switch_away(t._hub, t)
+                switch_away(t._hub, t)
                 t._wait = None
             else:
                 park(self, timeout)

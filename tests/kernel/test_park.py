@@ -7,9 +7,11 @@ review of the core runtime (they came from the former test_core_review.py).
 from __future__ import annotations
 
 import contextvars
+import gc
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from tests.kernel._kernelutil import _Slot
@@ -347,3 +349,37 @@ def test_timeout_thrown_into_task_during_pingpong(vrun):
         return lim.join()
 
     assert vrun(main) == 3
+
+
+def test_a_cancelled_task_is_freed_without_the_gc() -> None:
+    # raise_thrown's frame is in the traceback of what it raises: a local
+    # left holding the exception made a cycle (exception -> traceback ->
+    # frame -> exception) that kept the task's frames until a full gc, which
+    # an idle server may not run for a long time.
+    import weakref
+
+    class Big:
+        pass
+
+    refs: list[Any] = []
+
+    def body() -> None:
+        b = Big()
+        refs.append(weakref.ref(b))
+        gofer.sleep(10)
+
+    def main() -> bool:
+        t = gofer.go(body)
+        gofer.yield_now()
+        t.cancel()
+        while not t.done():  # not join(): re-raising a kept exception from
+            gofer.yield_now()  # Task.result() links its frame (and the Task) in too
+        del t
+        return refs[0]() is None
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert gofer.run(main)
+    finally:
+        gc.enable()

@@ -312,9 +312,13 @@ class Hub(greenlet):  # type: ignore[misc]
         has nothing to do, they are memory a server should give back.
         """
         idle = self.idle_workers
-        for w in idle[_IDLE_KEEP:]:
+        drop = idle[_IDLE_KEEP:]
+        del idle[_IDLE_KEEP:]
+        for w in drop:
             self.workers.discard(w)
-        del idle[_IDLE_KEEP:]  # dropped greenlets are ended by their dealloc
+            # A suspended greenlet is never collected (greenlets take no part
+            # in gc, and its frame holds it): end it, or it leaks its stacks.
+            w.throw(GreenletExit)
 
     def _fire_timers(self) -> None:
         """Queue the targets of the timers that are due."""

@@ -246,7 +246,12 @@ def raise_thrown(t: TaskLike) -> NoReturn:
     assert exc is not None
     if exc.__class__ is AtExitFreeze:
         freeze_here(exc)  # a thread's main code, at interpreter exit (_atexit)
-    raise exc
+    try:
+        raise exc
+    finally:
+        # This frame is in the traceback, and its local would hold the
+        # exception, and so the raiser's frames, in a cycle until a full gc.
+        del exc
 
 
 class _TimeoutFire:

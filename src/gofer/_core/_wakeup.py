@@ -83,7 +83,7 @@ def after_fork(self: Hub) -> None:
         os.write(self._wakeup_w, _SIGNAL)
 
 def release(self: Hub) -> None:
-    """Close the OS resources (safe from any thread, e.g. at thread exit)."""
+    """Close the OS resources (from the hub's thread: ``close()``, or at thread exit)."""
     with self._fd_lock:
         if self.closed:
             return
@@ -91,4 +91,23 @@ def release(self: Hub) -> None:
         for fd in {self._wakeup_r, self._wakeup_w}:
             with contextlib.suppress(OSError):
                 os.close(fd)
+    withdraw_parked(self)
     self.poller.close()
+
+
+def withdraw_parked(hub: Hub) -> None:
+    """Take every parked task-like of ``hub`` out of what it waits on.
+
+    The hub is going (``close()``, or its thread ended with coroutines still
+    parked): nothing will run them again, so no channel, queue or lock may
+    hand one of them a value or a lock, which would then be lost. Each
+    waitable's abort withdraws the record (a channel's, thread-safely).
+    """
+    parked = [w for w in hub.workers if w._wait is not None]
+    root = hub.root
+    if root is not None and root._wait is not None:
+        parked.append(root)
+    for t in parked:
+        waitable, t._wait = t._wait, None
+        with contextlib.suppress(Exception):
+            waitable._gofer_abort(t)

@@ -15,8 +15,6 @@ import gofer
 
 PKG = Path(gofer.__file__).resolve().parent
 MAX_LINES = 450
-# gofer.bench is moving out of the package (benchmarks live beside it).
-EXCLUDED = ("gofer.bench",)
 
 
 def _modules() -> dict[str, Path]:
@@ -26,9 +24,7 @@ def _modules() -> dict[str, Path]:
         parts = list(rel.parts)
         if parts[-1] == "__init__":
             parts.pop()
-        name = ".".join(parts)
-        if not name.startswith(EXCLUDED):
-            out[name] = path
+        out[".".join(parts)] = path
     return out
 
 
@@ -152,3 +148,17 @@ def test_modules_stay_small() -> None:
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     )
     assert not big, f"modules over {MAX_LINES} lines (split them by purpose):\n  " + "\n  ".join(big)
+
+
+def test_the_benchmarks_stay_out_of_the_package() -> None:
+    # They live in the checkout's bench/ (python -m bench); a wheel has none.
+    assert not any((PKG / "bench").rglob("*.py"))
+    importers = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            )
+            if any(m == "bench" or m.startswith("bench.") for m in mods):
+                importers.append(name)
+    assert not importers, f"modules of gofer import the benchmarks: {sorted(set(importers))}"

@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from gofer import _instrument, _monitor
-from gofer._core import pool_jobs_in_flight
+from gofer._core import os_lock, pool_jobs_in_flight
 
 __all__ = ["Collector", "metrics"]
 
 _last: weakref.WeakKeyDictionary[Any, tuple[float, int]] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_lock = os_lock()  # a real lock, even when gofer.patch() came first
 
 
 def _percentile(sorted_xs: list[float], q: float) -> float:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from gofer._core._cancel import CancelScope, move_on_after, shield, timeout
 from gofer._core._hub import BlockingInHubError, Deadlock, Hub, get_hub
 from gofer._core._io import on_readable, wait_readable, wait_writable
-from gofer._core._local import hub_if_any
+from gofer._core._local import OSThreadLocal, hub_if_any, os_lock
 from gofer._core._lot import ParkingLot
 from gofer._core._park import (
     Cancelled,
@@ -67,6 +67,7 @@ __all__ = [
     "Deadlock",
     "Hub",
     "IoState",
+    "OSThreadLocal",
     "ParkingLot",
     "Poller",
     "QueueWaiter",
@@ -95,6 +96,7 @@ __all__ = [
     "move_on_after",
     "on_hub_created",
     "on_readable",
+    "os_lock",
     "park",
     "poller_name",
     "pool_jobs_in_flight",

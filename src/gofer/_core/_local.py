@@ -8,6 +8,7 @@ the hub without importing the hub module lazily.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import threading
@@ -16,7 +17,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gofer._core._hub import Hub
 
-__all__ = ["forget_hub", "hub_if_any", "set_hub"]
+__all__ = ["OSThreadLocal", "forget_hub", "hub_if_any", "os_lock", "set_hub"]
+
+# The real classes, taken when gofer is imported, which is always before any
+# gofer.patch(). A gofer module imported after patching runs its body with
+# the patched threading (patch's import hook hands it the unpatched modules
+# only once it has run), so its module-level per-OS-thread state and locks
+# are made with these (``threading.local`` becomes per coroutine there).
+OSThreadLocal = threading.local
+os_lock = _thread.allocate_lock
 
 _tls = threading.local()
 

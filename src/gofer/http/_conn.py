@@ -31,12 +31,11 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-import threading
 from typing import TYPE_CHECKING, Any
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
-from gofer._core import Cancelled, wait_readable, wait_writable
+from gofer._core import Cancelled, OSThreadLocal, wait_readable, wait_writable
 from gofer.http._idle import APP, BODY, HEAD, IDLE, WRITE, GoIdle, IdleParking
 from gofer.http._linger import linger
 from gofer.http._parse import BUFSIZE, RequestParsing
@@ -57,7 +56,7 @@ _JOIN_MAX = 65536  # pieces up to this much in all are joined into one send; mor
 _PARK_NOW = 1024
 
 
-_tls = threading.local()
+_tls = OSThreadLocal()  # per OS thread, even when gofer.patch() came first
 
 
 def _thread_buffer() -> tuple[bytearray, memoryview]:

@@ -16,12 +16,12 @@ default client per thread.
 from __future__ import annotations
 
 import json as _json
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from gofer._core import OSThreadLocal
 from gofer._core import timeout as _timeout_scope
 from gofer.http._client_conn import ClientConnection, encode_request_head
 from gofer.http._pool import Pool
@@ -346,7 +346,7 @@ def _replayable(body: Any) -> bool:
     return body is None or isinstance(body, bytes | bytearray | memoryview)
 
 
-_local = threading.local()
+_local = OSThreadLocal()  # per OS thread, even when gofer.patch() came first
 
 
 def _default_client() -> Client:

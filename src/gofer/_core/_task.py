@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import sys
 import threading
 import traceback
@@ -38,6 +39,7 @@ __all__ = ["Task", "current", "go", "run_tasks"]
 
 _PENDING, _DONE, _FAILED, _CANCELLED = 0, 1, 2, 3
 log = logging.getLogger("gofer")
+_CORE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 T = TypeVar("T")
 _copy_context = contextvars.copy_context
 
@@ -87,7 +89,9 @@ class Task(Generic[T]):
     def _label(self, fn: Any = None) -> str:
         if self.name:
             return self.name
-        f = fn if fn is not None else (self._fn[0] if self._fn else None)
+        f = fn if fn is not None else self._fn
+        if f.__class__ is tuple:  # not started yet: (fn, args, kw)
+            f = f[0]
         what = getattr(f, "__qualname__", None) or (repr(f) if f is not None else "finished")
         return f"Task-{id(self):x} ({what})"
 
@@ -215,23 +219,19 @@ class Task(Generic[T]):
         """The coroutine's current stack, formatted (empty if not running)."""
         g = self._g
         if g is not None and g is getcurrent():
-            return traceback.format_stack(sys._getframe(1))
+            # From the first frame outside the kernel (a compiled kernel has
+            # no frames of its own, so a fixed depth would not do).
+            f: Any = sys._getframe(0)
+            while f is not None and f.f_code.co_filename.startswith(_CORE_DIR):
+                f = f.f_back
+            return traceback.format_stack(f)
         frame = g.gr_frame if g is not None else None
         return traceback.format_stack(frame) if frame is not None else []
 
     def _never_ran(self) -> bool:
         """True if the task is live but its body has not started yet."""
-        g = self._g
-        if g is None or g is getcurrent():
-            return False
-        fr = g.gr_frame
-        # A fresh worker has no frame; a reused one waits in its idle loop's
-        # switch until it runs the task it was given.
-        return fr is None or (
-            fr.f_code is switch_away.__code__
-            and fr.f_back is not None
-            and fr.f_back.f_code is run_tasks.__code__
-        )
+        # go() stores (fn, args, kw); run_tasks replaces it with fn on starting.
+        return self._state == _PENDING and self._fn.__class__ is tuple
 
     def _where(self) -> str:
         """What the task is doing: running, not started, ready, or parked on what."""
@@ -302,7 +302,10 @@ def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Task[T]:
     idle = hub.idle_workers
     g = idle.pop() if idle else Worker(hub, run_tasks)
     g.task = t
-    g.gr_context = g._ctx = _copy_context()
+    # The worker enters it when it starts the task (run_tasks): greenlet
+    # refuses to set the context of a suspended greenlet that has no Python
+    # frame, as an idle worker of the compiled kernel has none.
+    g._ctx = _copy_context()
     t._g = g
     hub.ready.append(g)
     return t
@@ -345,6 +348,8 @@ def run_tasks() -> None:
     while True:
         t = worker.task
         fn, args, kw = t._fn
+        t._fn = fn  # no longer a tuple: the task has started (_never_ran)
+        worker.gr_context = worker._ctx
         # The task body; kept inline (no call per task) as it is the hot path.
         try:
             if worker._cancel_hint:

@@ -98,11 +98,14 @@ class IoState:
 class Poller:
     """The interface both pollers implement (also what a fake poller needs)."""
 
-    __slots__ = ("hub", "nwaiters")
+    __slots__ = ("hub", "nwaiters", "waiting")
 
     hub: _Waker
     nwaiters: int  # parked I/O waiters; the hub's deadlock check reads it
     name: str
+    # True while poll() blocks in the OS: the monitor reads it, since the
+    # compiled kernel leaves no Python frame on the thread to say so.
+    waiting: bool
 
     def register(self, fd: int) -> IoState:
         raise NotImplementedError
@@ -168,6 +171,7 @@ class EpollPoller(Poller):
     def __init__(self, hub: _Waker, wakeup_fd: int, on_wakeup: Callable[[], None]) -> None:
         self.hub = hub
         self.nwaiters = 0
+        self.waiting = False
         self._ep = select.epoll()
         # A forked child shares this epoll instance with its parent: an
         # epoll_ctl(DEL) made there (a hub of a thread that did not survive
@@ -214,7 +218,10 @@ class EpollPoller(Poller):
     def poll(self, timeout: float | None) -> None:
         if timeout is None:
             timeout = -1
+        # Read by the monitor thread: a compiled kernel leaves no frame to say it.
+        self.waiting = True
         events = self._ep.poll(timeout)
+        self.waiting = False
         if not events:
             return
         fds = self._fds
@@ -279,6 +286,7 @@ class SelectorPoller(Poller):
     def __init__(self, hub: _Waker, wakeup_fd: int, on_wakeup: Callable[[], None]) -> None:
         self.hub = hub
         self.nwaiters = 0
+        self.waiting = False
         # On Linux pick poll(2) so that the fallback really is not epoll.
         cls: type[selectors.BaseSelector]
         if sys.platform == "linux" and hasattr(selectors, "PollSelector"):
@@ -344,7 +352,9 @@ class SelectorPoller(Poller):
     def poll(self, timeout: float | None) -> None:
         if timeout is not None and timeout < 0:
             timeout = 0
+        self.waiting = True
         events = self._sel.select(timeout)
+        self.waiting = False
         ready = self.hub.ready  # plain appends, as in EpollPoller.poll
         for key, ev in events:
             st = key.data

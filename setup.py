@@ -80,15 +80,24 @@ def extensions() -> list:  # type: ignore[type-arg]
     except ImportError:
         print("gofer setup: Cython is not installed; pure-Python kernel", file=sys.stderr)
         return []
+    import greenlet
+
+    # greenlet.h, for the kernel's greenlet subclasses (the .pxd files).
+    inc = [os.path.dirname(os.path.dirname(greenlet.__file__))]
     exts = [
-        Extension(name, [os.path.join("src", *name.split(".")) + ".py"]) for name in COMPILED
+        Extension(name, [os.path.join("src", *name.split(".")) + ".py"], include_dirs=inc)
+        for name in COMPILED
     ]
-    return cythonize(
-        exts,
-        compiler_directives=DIRECTIVES,
-        build_dir=os.path.join("build", "cython"),
-        quiet=True,
-    )
+    try:
+        return cythonize(
+            exts,
+            compiler_directives=DIRECTIVES,
+            build_dir=os.path.join("build", "cython"),
+            quiet=True,
+        )
+    except Exception as exc:  # Cython's CompileError: a .pxd out of step with its source
+        print(f"gofer setup: Cython failed ({exc}); pure-Python kernel", file=sys.stderr)
+        return []
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

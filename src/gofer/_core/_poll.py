@@ -102,10 +102,10 @@ class Poller:
 
     hub: _Waker
     nwaiters: int  # parked I/O waiters; the hub's deadlock check reads it
-    name: str
     # True while poll() blocks in the OS: the monitor reads it, since the
     # compiled kernel leaves no Python frame on the thread to say so.
     waiting: bool
+    name = "poller"  # a class attribute: each poller's own (GOFER_POLLER's value)
 
     def register(self, fd: int) -> IoState:
         raise NotImplementedError

@@ -54,6 +54,11 @@ def _pure() -> bool:
 class OptionalBuildExt(build_ext):
     """build_ext that warns instead of failing: gofer runs without the compiled kernel."""
 
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if not self.parallel:  # pip asks for no parallelism: compile on every core
+            self.parallel = os.cpu_count() or 1
+
     def run(self) -> None:
         try:
             super().run()
@@ -93,6 +98,7 @@ def extensions() -> list:  # type: ignore[type-arg]
             exts,
             compiler_directives=DIRECTIVES,
             build_dir=os.path.join("build", "cython"),
+            nthreads=os.cpu_count() or 1,
             quiet=True,
         )
     except Exception as exc:  # Cython's CompileError: a .pxd out of step with its source

@@ -80,7 +80,7 @@ class Worker(greenlet):  # type: ignore[misc]
     the cancellation state of the task it runs.
     """
 
-    __slots__ = ("_cancel_hint", "_cancel_req", "_ctx", "_hub", "_scopes", "_throw", "_wait", "task")
+    __slots__ = ("_cancel_hint", "_cancel_req", "_hub", "_scopes", "_throw", "_wait", "task")
 
     def __init__(self, hub: Hub, body: Callable[[], None]) -> None:
         # ``body`` runs on the first switch; greenlet drops it once started.
@@ -88,12 +88,13 @@ class Worker(greenlet):  # type: ignore[misc]
         hub.workers.add(self)
         self._hub = hub
         self.task: Any = None
-        self._ctx: Any = None  # the running task's contextvars.Context
         self._wait: Any = None
         self._throw: BaseException | None = None  # raised when it next resumes
         self._cancel_hint = False  # see _types.TaskLike
         self._cancel_req = False
-        self._scopes: list[Any] = []
+        # A tuple, replaced on each enter and exit (_cancel): the empty one is
+        # shared, so a worker that never enters a scope allocates nothing.
+        self._scopes: tuple[Any, ...] = ()
 
     def _label(self) -> str:
         t = self.task
@@ -119,7 +120,7 @@ class Root:
         self._throw: BaseException | None = None
         self._cancel_hint = False
         self._cancel_req = False
-        self._scopes: list[Any] = []
+        self._scopes: tuple[Any, ...] = ()
         self.name = "main thread code"
 
     def _label(self) -> str:

@@ -28,6 +28,7 @@ from gofer._core._park import (
     Worker,
     current_tasklike,
     interrupt,
+    new_worker,
     park,
     raise_if_cancelled,
     switch_away,
@@ -306,7 +307,7 @@ def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Task[T]:
     t._joiners = t._callbacks = t._report = None
     t.name = ""
     idle = hub.idle_workers
-    g = idle.pop() if idle else Worker(hub, run_tasks)
+    g = idle.pop() if idle else new_worker(hub, run_tasks)
     g.task = t
     # An empty context is not kept: a greenlet without one (an idle worker's
     # is None) makes its own, empty, when its code first sets a variable, as

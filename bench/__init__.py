@@ -42,6 +42,7 @@ if importlib.util.find_spec("gofer") is None:  # not installed: the checkout's o
 # Modules that define SUITES; later issues add theirs here.
 SUITE_MODULES = [
     "bench.core",
+    "bench.spawn_alive",
     "bench.echo",
     "bench.chan",
     "bench.chan_select",

@@ -26,20 +26,21 @@ def _gofer(*args: str, cwd) -> subprocess.CompletedProcess[str]:
 def test_bench_list(tmp_path):
     out = _gofer("bench", "--list", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    for name in ("spawn", "yield", "memory"):
+    for name in ("spawn", "spawn_alive", "yield", "memory"):
         assert name in out.stdout
 
 
 @pytest.mark.no_leak_check
 def test_core_suites_run_and_write_json(tmp_path):
     out = _gofer(
-        "bench", "spawn", "yield", "memory", "--rounds", "1", "--systems", "gofer",
+        "bench", "spawn", "spawn_alive", "yield", "memory", "--rounds", "1", "--systems", "gofer",
         "--set", "n=200", "--set", "repeat=2", "--json", "r.json", cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     by_name = {s["suite"]: s for s in report["suites"]}
     assert by_name["spawn"]["medians"]["gofer"]["us_per_task"] > 0
+    assert by_name["spawn_alive"]["medians"]["gofer"]["us_per_task"] > 0
     assert by_name["yield"]["medians"]["gofer"]["us_per_yield"] > 0
     assert by_name["memory"]["medians"]["gofer"]["bytes_per_coroutine"] > 0
     assert "ratio" in out.stdout

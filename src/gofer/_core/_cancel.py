@@ -50,7 +50,7 @@ class CancelScope:
             raise RuntimeError("a CancelScope can only be entered once")
         t = current_tasklike()
         self._task = t
-        t._scopes.append(self)
+        t._scopes = (*t._scopes, self)
         if self.cancel_called:
             t._cancel_hint = True
         elif self.deadline is not None:
@@ -66,9 +66,10 @@ class CancelScope:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> bool:
         t = self._task
-        if not t._scopes or t._scopes[-1] is not self:
+        scopes = t._scopes
+        if not scopes or scopes[-1] is not self:
             raise RuntimeError("cancel scopes were exited out of order")
-        t._scopes.pop()
+        t._scopes = scopes[:-1]
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

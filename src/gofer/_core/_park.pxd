@@ -3,7 +3,7 @@ cimport cython
 from gofer._core._hub cimport Hub, greenlet
 
 cdef class Worker(greenlet):
-    cdef public object _cancel_hint, _cancel_req, _ctx, _scopes, _throw, _wait, task
+    cdef public object _cancel_hint, _cancel_req, _scopes, _throw, _wait, task
     cdef public Hub _hub
 
 cdef class Root:

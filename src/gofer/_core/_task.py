@@ -29,6 +29,7 @@ from gofer._core._park import (
     Worker,
     current_tasklike,
     interrupt,
+    new_worker,
     park,
     raise_if_cancelled,
     switch_away,
@@ -51,16 +52,20 @@ class Task(Generic[T]):
     ``cancel()`` raises :class:`Cancelled` inside it at its next park point.
     """
 
+    # No per-task tuple or dict beyond these slots (issue 12): go() stores
+    # fn, args and kwargs (None when there are none) apart, and a finished
+    # task keeps its result or its exception in one slot, ``_out``.
     __slots__ = (
         "__weakref__",
+        "_args",
         "_callbacks",
-        "_exc",
         "_fn",
         "_g",
         "_hub",
         "_joiners",
+        "_kw",
+        "_out",
         "_report",
-        "_result",
         "_state",
         "name",
     )
@@ -68,9 +73,10 @@ class Task(Generic[T]):
     # The slots are filled by go(), the only maker of tasks.
     _hub: Hub
     _fn: Any
+    _args: tuple[Any, ...] | None
+    _kw: dict[str, Any] | None
     _state: int
-    _result: Any
-    _exc: BaseException | None
+    _out: Any  # the result once _DONE, the exception once _FAILED or _CANCELLED (before: go()'s context)
     _joiners: list[Any] | None
     _callbacks: list[Callable[[Task[T]], Any]] | None
     _report: _Unretrieved | None
@@ -90,8 +96,6 @@ class Task(Generic[T]):
         if self.name:
             return self.name
         f = fn if fn is not None else self._fn
-        if f.__class__ is tuple:  # not started yet: (fn, args, kw)
-            f = f[0]
         what = getattr(f, "__qualname__", None) or (repr(f) if f is not None else "finished")
         return f"Task-{id(self):x} ({what})"
 
@@ -111,11 +115,10 @@ class Task(Generic[T]):
         """
         st = self._state
         if st == _DONE:
-            return self._result  # type: ignore[no-any-return]
+            return self._out  # type: ignore[no-any-return]
         if st == _PENDING:
             raise RuntimeError(f"{self._label()} has not finished; use join() to wait for it")
-        exc = self._exc
-        assert exc is not None
+        exc: BaseException = self._out
         self._retrieved(exc)
         raise exc
 
@@ -126,9 +129,9 @@ class Task(Generic[T]):
             raise RuntimeError(f"{self._label()} has not finished; use join() to wait for it")
         if st == _DONE:
             return None
-        assert self._exc is not None
-        self._retrieved(self._exc)
-        return self._exc
+        exc: BaseException = self._out
+        self._retrieved(exc)
+        return exc
 
     def _retrieved(self, exc: BaseException) -> None:
         """The exception reached someone: do not report it, nor deliver it twice."""
@@ -147,7 +150,7 @@ class Task(Generic[T]):
         st = self._state
         if st:
             if st == _DONE:
-                return self._result  # type: ignore[no-any-return]
+                return self._out  # type: ignore[no-any-return]
             return self.result()
         if timeout is not None:
             check_timeout(timeout)
@@ -230,8 +233,8 @@ class Task(Generic[T]):
 
     def _never_ran(self) -> bool:
         """True if the task is live but its body has not started yet."""
-        # go() stores (fn, args, kw); run_tasks replaces it with fn on starting.
-        return self._state == _PENDING and self._fn.__class__ is tuple
+        # go() stores the call's args (a tuple); run_tasks drops them on starting.
+        return self._state == _PENDING and self._args is not None
 
     def _where(self) -> str:
         """What the task is doing: running, not started, ready, or parked on what."""
@@ -294,18 +297,24 @@ def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Task[T]:
     # object.__new__ plus plain stores: no __init__ frame on this hot path.
     t: Task[T] = _new(Task)
     t._hub = hub
-    t._fn = (fn, args, kw)
+    t._fn = fn
+    t._args = args
+    t._kw = kw or None  # ** makes a dict on every call; an empty one is not kept
     t._state = _PENDING
-    # _result and _exc stay unset until the task ends: readers check _state.
     t._joiners = t._callbacks = t._report = None
     t.name = ""
     idle = hub.idle_workers
-    g = idle.pop() if idle else Worker(hub, run_tasks)
+    g = idle.pop() if idle else new_worker(hub, run_tasks)
     g.task = t
-    # The worker enters it when it starts the task (run_tasks): greenlet
-    # refuses to set the context of a suspended greenlet that has no Python
-    # frame, as an idle worker of the compiled kernel has none.
-    g._ctx = _copy_context()
+    # An empty context is not kept: a greenlet without one (an idle worker's
+    # is None) makes its own, empty, when its code first sets a variable, as
+    # a copy would be. That spares most tasks a Context (64 bytes, gc-tracked).
+    # It waits in _out (unused until the task ends) for the worker to enter it
+    # when it starts the task (run_tasks): greenlet refuses to set the context
+    # of a suspended greenlet with no Python frame, as an idle worker of the
+    # compiled kernel has none.
+    ctx = _copy_context()
+    t._out = ctx if ctx else None
     t._g = g
     hub.ready.append(g)
     return t
@@ -347,31 +356,36 @@ def run_tasks() -> None:
     idle = hub.idle_workers
     while True:
         t = worker.task
-        fn, args, kw = t._fn
-        t._fn = fn  # no longer a tuple: the task has started (_never_ran)
-        worker.gr_context = worker._ctx
+        fn = t._fn
+        args = t._args
+        kw = t._kw
+        t._args = None  # the task has started (Task._never_ran)
+        ctx = t._out  # the task's context, if it has variables (go())
+        if ctx is not None:
+            worker.gr_context = ctx
+            ctx = None
         # The task body; kept inline (no call per task) as it is the hot path.
         try:
             if worker._cancel_hint:
                 raise_if_cancelled(worker)
             # A call without * or ** stays in the same C eval frame (3.11+):
             # that keeps the coroutine's C stack, so each switch, small.
-            if kw:
-                t._result = fn(*args, **kw)
+            if kw is not None:
+                t._out = fn(*args, **kw)
             elif not args:
-                t._result = fn()
+                t._out = fn()
             elif len(args) == 1:
-                t._result = fn(args[0])
+                t._out = fn(args[0])
             elif len(args) == 2:
-                t._result = fn(args[0], args[1])
+                t._out = fn(args[0], args[1])
             else:
-                t._result = fn(*args)
+                t._out = fn(*args)
             t._state = _DONE
         except (Cancelled, GreenletExit) as exc:
-            t._exc = exc if isinstance(exc, Cancelled) else Cancelled("the hub was closed")
+            t._out = exc if isinstance(exc, Cancelled) else Cancelled("the hub was closed")
             t._state = _CANCELLED
         except BaseException as exc:
-            t._exc = exc
+            t._out = exc
             t._state = _FAILED
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 # Whoever joins it gets it from join(); with no joiner it
@@ -380,7 +394,7 @@ def run_tasks() -> None:
                     hub._fatal = exc
             else:
                 t._report = _Unretrieved(t._label(fn), exc)
-        t._fn = t._g = None
+        t._fn = t._args = t._kw = t._g = None
         js = t._joiners
         if js is not None:
             t._joiners = None
@@ -396,17 +410,14 @@ def run_tasks() -> None:
         worker._wait = None
         # The finished task's context variables must not stay alive with the
         # idle worker; resetting a running greenlet's context is costly, so
-        # only when there is something in it.
-        ctx = worker._ctx
-        worker._ctx = None
-        if ctx:
+        # only when it has one (given by go(), or made by the task's code).
+        if worker.gr_context is not None:
             worker.gr_context = None
-        ctx = None
         # No scope left open by the finished task (a suspended generator can
         # leave one on the stack) may reach the next one.
         if worker._cancel_hint or worker._scopes:
             worker._cancel_hint = worker._cancel_req = False
-            worker._scopes = []
+            worker._scopes = ()
         if worker._throw is not None:  # delivered after its last park: moot now
             worker._throw = None
         if len(idle) >= _MAX_IDLE or hub.closed:

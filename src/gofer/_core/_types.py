@@ -33,7 +33,7 @@ class TaskLike(Protocol):
     # the full check (which scope, shielded or not) to when it is set.
     _cancel_hint: bool
     _cancel_req: bool  # cancel() was called on the task itself
-    _scopes: list[Any]  # the open cancel scopes, innermost last
+    _scopes: tuple[Any, ...]  # the open cancel scopes, innermost last
 
     def switch(self, *args: Any) -> Any: ...
 

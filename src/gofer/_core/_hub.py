@@ -337,6 +337,11 @@ class Hub(greenlet):  # type: ignore[misc]
             # coroutine, the caller would be left suspended.
             raise RuntimeError("Hub.shrink() runs inside the hub: call it from a callback or timer")
         self._trim_idle(0)
+        # The hub's own context was made by the first go() called inside it
+        # (copy_context makes one where there is none), maybe mid-burst.
+        ctx = self.gr_context
+        if ctx is not None and not len(ctx):
+            self.gr_context = None
         self.workers = set(self.workers)
         self.poller.shrink()
         self._compact_timers()  # in place: the loop holds the list (a shrunk list is reallocated)

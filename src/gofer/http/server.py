@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gofer import _instrument, _listen
-from gofer._core import Cancelled, ParkingLot, get_hub, go, sleep, wait_readable
+from gofer._core import Cancelled, ParkingLot, get_hub, go, sleep, wait_readable, wake
 from gofer._core import current_tasklike as _current_tasklike
 from gofer.http._conn import APP, BODY, HEAD, IDLE, WRITE, ServerConnection
 from gofer.http._idle import TRIM_FROM, shed_crowd
@@ -176,8 +176,18 @@ class Server:
             # A set keeps its largest table until it is copied.
             self.conns = set(self.conns)
             shed_crowd()
+            self._repark_listeners()
         if self.conns or self._listeners:
             self._start_timer()
+
+    def _repark_listeners(self) -> None:
+        # A parked coroutine holds the frame object greenlet made when it last
+        # switched away, in the accept loop's case mid-crowd: woken for nothing,
+        # it finds no connection and parks again with a new one.
+        for _lsock, st in self._listeners:
+            w = st.rwaiter
+            if w is not None and w._wait is st and st._gofer_abort(w):
+                wake(w)
 
     def _body_too_slow(self, req: Request) -> bool:
         # The time this body has been waited for, counted a tick at a time.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import gc
+import sys
 import weakref
 from typing import Any
 
@@ -138,6 +139,30 @@ def test_idle_workers_beyond_a_few_are_let_go_when_the_hub_sleeps():
     assert after_burst > _hub._IDLE_KEEP  # kept while busy: spawning reuses them
     assert after_sleep <= _hub._IDLE_KEEP
     assert workers <= _hub._IDLE_KEEP + 1  # the pool and main's own worker
+
+
+def test_hub_shrink_gives_back_the_idle_pool_and_grown_tables():
+    def main():
+        hub = gofer.get_hub()
+        ts = [gofer.go(gofer.sleep, 0.001) for _ in range(2000)]
+        for t in ts:
+            t.join()
+        with pytest.raises(RuntimeError, match="inside the hub"):
+            hub.shrink()  # from a coroutine: an ended worker would return to the hub, not here
+        done = gofer.Event()
+
+        def in_hub():
+            hub.shrink()
+            done.set()
+
+        hub.call_soon(in_hub)
+        done.wait()
+        left = len(hub.idle_workers), len(hub.workers), sys.getsizeof(hub.workers) - sys.getsizeof(set(hub.workers))
+        assert gofer.go(lambda: 42).join() == 42  # the next spawn makes a fresh worker
+        return left
+
+    idle, workers, table = gofer.run(main)
+    assert idle == 0 and workers <= 2 and table == 0  # main's worker (and in_hub's waker at most)
 
 
 class _Big:

@@ -303,22 +303,48 @@ class Hub(greenlet):  # type: ignore[misc]
                     continue
             self._deadlock()
 
-    def _trim_idle(self) -> None:
-        """About to sleep: let idle workers above ``_IDLE_KEEP`` go.
+    def _trim_idle(self, keep: int | None = None) -> None:
+        """About to sleep: let idle workers above ``keep`` (``_IDLE_KEEP``) go.
 
         After a burst of coroutines the pool holds up to a thousand finished
         workers (each about 6 KB: a saved C stack and a frame-stack page).
         Keeping them while busy saves a fresh greenlet per spawn; once the hub
         has nothing to do, they are memory a server should give back.
         """
+        if keep is None:
+            keep = _IDLE_KEEP
         idle = self.idle_workers
-        drop = idle[_IDLE_KEEP:]
-        del idle[_IDLE_KEEP:]
+        drop = idle[keep:]
+        del idle[keep:]
         for w in drop:
             self.workers.discard(w)
             # A suspended greenlet is never collected (greenlets take no part
             # in gc, and its frame holds it): end it, or it leaks its stacks.
             w.throw(GreenletExit)
+
+    def shrink(self) -> None:
+        """Give back what a burst of coroutines and fds grew: idle workers, tables, timers.
+
+        For a server whose crowd of connections has gone. Every idle worker
+        ends (each was made during the burst, and any one object alive in a
+        1 MiB pymalloc arena keeps the whole arena), the next spawns make
+        fresh ones. The ``workers`` set, the poller's fd table and the timer
+        heap are rebuilt at their present size: a dict, set or list that grew
+        keeps its largest table until it is copied.
+        """
+        if getcurrent() is not self:
+            # An ended worker returns to its parent, the hub: thrown from a
+            # coroutine, the caller would be left suspended.
+            raise RuntimeError("Hub.shrink() runs inside the hub: call it from a callback or timer")
+        self._trim_idle(0)
+        # The hub's own context was made by the first go() called inside it
+        # (copy_context makes one where there is none), maybe mid-burst.
+        ctx = self.gr_context
+        if ctx is not None and not len(ctx):
+            self.gr_context = None
+        self.workers = set(self.workers)
+        self.poller.shrink()
+        self._compact_timers()  # in place: the loop holds the list (a shrunk list is reallocated)
 
     def _fire_timers(self) -> None:
         """Queue the targets of the timers that are due."""

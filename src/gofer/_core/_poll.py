@@ -132,6 +132,9 @@ class Poller:
     def close(self) -> None:
         raise NotImplementedError
 
+    def shrink(self) -> None:
+        """Rebuild the fd tables at their present size (they keep the largest they had)."""
+
     def after_fork(self, wakeup_fd: int) -> None:
         """In a forked child: stop sharing kernel state with the parent.
 
@@ -249,6 +252,9 @@ class EpollPoller(Poller):
                     st.wwaiter = None
                     self.nwaiters -= 1
                     ready.append(task)
+
+    def shrink(self) -> None:
+        self._fds = dict(self._fds)  # poll() reads it afresh each time
 
     def close(self) -> None:
         for st in list(self._fds.values()):
@@ -376,6 +382,17 @@ class SelectorPoller(Poller):
                     self.nwaiters -= 1
                     ready.append(task)
             self._update(st)
+
+    def shrink(self) -> None:
+        self._live = set(self._live)
+        # The selector's own maps (its fd-to-key dict, and poll(2)'s fd table
+        # inside select.poll) only grow: a new selector takes the keys over.
+        old = self._sel
+        sel = type(old)()
+        for key in old.get_map().values():
+            sel.register(key.fileobj, key.events, key.data)
+        self._sel = sel
+        old.close()
 
     def close(self) -> None:
         for st in list(self._live):

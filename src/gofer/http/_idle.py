@@ -16,31 +16,36 @@ Only plain connections started by ``serve_socket`` park: a TLS layer may
 hold decrypted bytes its fd does not show, and ``handle_connection``
 promises to serve in its caller's coroutine.
 
-When most of a large crowd of connections has gone, :func:`trim_heap` asks
-glibc to give the freed memory back (``malloc_trim``): free() alone returns
-only the top of the heap, and the holes the connections left stay resident.
-(CPython's own allocator keeps a 1 MiB arena while any object in it lives:
-what a few survivors pin is not given back.)
+When most of a large crowd of connections has gone, :func:`shed_crowd`
+gives its memory back. CPython's allocator keeps a 1 MiB arena while any
+object in it lives, so what the crowd left alive goes: the hub's idle
+workers and grown tables (``Hub.shrink``), and CPython's free lists of
+tuples, floats and the like, which a full ``gc.collect()`` empties. Then
+glibc is asked to return its freed pages (``malloc_trim``): free() alone
+returns only the top of the heap, and the holes the connections left stay
+resident.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import socket
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from gofer._core import go, on_readable
+from gofer._core import get_hub, go, on_readable
 
-__all__ = ["APP", "BODY", "HEAD", "IDLE", "TRIM_FROM", "WRITE", "GoIdle", "IdleParking", "trim_heap"]
+__all__ = ["APP", "BODY", "HEAD", "IDLE", "TRIM_FROM", "WRITE", "GoIdle", "IdleParking", "shed_crowd", "trim_heap"]
 
 # Phases, for the timeout sweep: what the connection is waiting for.
 APP, IDLE, HEAD, BODY, WRITE = 0, 1, 2, 3, 4
 
-# A server that had at least this many connections trims the heap once they
-# have fallen to a quarter of that peak (Server._sweep).
+# A server that had at least this many connections sheds their memory each
+# time they have fallen to a quarter of the last peak, down to none
+# (Server._sweep).
 TRIM_FROM = 1024
 
 
@@ -61,6 +66,26 @@ def trim_heap() -> bool:
         return False
     trim(0)
     return True
+
+
+def shed_crowd() -> None:
+    """Inside the hub, after most of a crowd of connections has gone: give back what it left.
+
+    A full collection (which also empties CPython's free lists) costs a pause
+    that grows with the heap: it runs once per fall to a quarter, not per tick.
+    """
+    get_hub().shrink()
+    gc.collect()
+    # CPython's attribute cache holds the names it was last asked for, among
+    # them strings a C call made afresh (datetime's "dst"): one of those made
+    # mid-crowd keeps its arena.
+    clear = getattr(sys, "_clear_type_cache", None)
+    if clear is not None:
+        clear()
+    trim_heap()
+
+
+_malloc_trim()  # looked up now: its ctypes objects would otherwise be made mid-crowd and pin an arena
 
 
 class GoIdle(Exception):

@@ -28,10 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 from gofer import _instrument, _listen
-from gofer._core import Cancelled, ParkingLot, get_hub, go, sleep, wait_readable
+from gofer._core import Cancelled, ParkingLot, get_hub, go, sleep, wait_readable, wake
 from gofer._core import current_tasklike as _current_tasklike
 from gofer.http._conn import APP, BODY, HEAD, IDLE, WRITE, ServerConnection
-from gofer.http._idle import TRIM_FROM, trim_heap
+from gofer.http._idle import TRIM_FROM, shed_crowd
 from gofer.http._request import Request
 from gofer.http._wire import Limits, Stamp, status_line
 from gofer.http._writer import HeaderBlock, write_full
@@ -111,7 +111,8 @@ class Server:
         self._idle_waiters = ParkingLot("the end of every connection", owner=self)
         self._accepted = 0  # accepted connections whose coroutine has not ended
         self._drain_idle: dict[ServerConnection, int] | None = None  # draining: idle conn -> its request count
-        self._peak = 0  # most connections since the heap was last trimmed
+        self._peak = 0  # most connections since their memory was last shed
+        self._crowd = False  # there were TRIM_FROM connections, not all shed yet
         lim = self.limits
         # Timeouts fire within two ticks after they are due.
         self.tick = min(1.0, min(lim.header_timeout, lim.keepalive_timeout, lim.read_timeout, lim.write_timeout) / 8)
@@ -163,13 +164,30 @@ class Server:
             c.timed_out = True
             c.abort()
         n = len(self.conns)
+        if n >= TRIM_FROM:
+            self._crowd = True
         if n > self._peak:
             self._peak = n
-        elif n <= self._peak // 4 and self._peak >= TRIM_FROM:
+        elif self._crowd and n <= self._peak // 4 and n < self._peak:
+            # Most of a crowd has gone: give its memory back, and again at each
+            # further quarter, since those left pin what they were allocated in.
             self._peak = n
-            trim_heap()  # most of a crowd has gone: give its memory back
+            self._crowd = n > 0
+            # A set keeps its largest table until it is copied.
+            self.conns = set(self.conns)
+            shed_crowd()
+            self._repark_listeners()
         if self.conns or self._listeners:
             self._start_timer()
+
+    def _repark_listeners(self) -> None:
+        # A parked coroutine holds the frame object greenlet made when it last
+        # switched away, in the accept loop's case mid-crowd: woken for nothing,
+        # it finds no connection and parks again with a new one.
+        for _lsock, st in self._listeners:
+            w = st.rwaiter
+            if w is not None and w._wait is st and st._gofer_abort(w):
+                wake(w)
 
     def _body_too_slow(self, req: Request) -> bool:
         # The time this body has been waited for, counted a tick at a time.
@@ -272,16 +290,21 @@ class Server:
         policy = _listen.AcceptPolicy(log, "gofer.http", hub.now)
         try:
             while not self.draining:
+                sock: socket.socket | None
                 try:
                     sock, addr = lsock.accept()
                 except BlockingIOError:
                     st.readable = False
-                    wait_readable(st)
-                    continue
+                    sock = None
                 except OSError as exc:
                     delay = policy.failed(exc)  # raises what is not an accept hiccup
                     if delay:
                         sleep(delay)
+                    continue
+                if sock is None:
+                    # Parked out of the except clause: the error would stay
+                    # alive (made mid-crowd, pinning its arena) while it waits.
+                    wait_readable(st)
                     continue
                 policy.succeeded()
                 self._accepted += 1

@@ -172,6 +172,9 @@ def keep(fd: int, owner: Any, tag: int = 0) -> Kept | None:
         return None
     st = poller.register(fd)
     st.label = "database connection fd"
+    # Not the poller's optimistic start: registering reports the fd's state
+    # as an edge, and the connection's owner has read what was there.
+    st.readable = 0
     fds[fd] = k = Kept(owner, st, tag)
     return k
 

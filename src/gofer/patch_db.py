@@ -18,6 +18,10 @@ coroutine instead of the thread:
   ``Connection.wait`` so that a query whose coroutine is cancelled is
   cancelled on the server and drained: the connection stays usable.
 
+A connection that is set up keeps its fd registered with the hub's poller
+from one wait to the next (``gofer._fdwait``), which saves two system calls
+per query; while it connects, each wait registers the fd for itself.
+
 :func:`wait_fd` is the building block: wait until an fd someone else owns is
 readable, writable, or either. ``gofer.patch()`` calls :func:`patch_all`.
 """
@@ -168,9 +172,9 @@ def _psycopg_wait(
     gen: Generator[Any, Any, Any], fileno: int, interval: float = 0.0, timeout: float | None = None
 ) -> Any:
     """``psycopg.waiting.wait`` on the hub: no thread blocks."""
-    # Called from Connection.wait (below) for a connection that is set up,
-    # the fd's registration is kept; psycopg's own generators may stop with
-    # bytes left unread, so each wait looks first (wait_kept's default).
+    # Called through Connection.wait (_psycopg_conn_wait), the connection is
+    # set up and its fd's registration is kept. psycopg's generators may stop
+    # with bytes left unread (a streamed result), so every wait looks first.
     k = None
     pgconn = getattr(_hint, "pgconn", None)
     if pgconn is not None:

@@ -89,17 +89,15 @@ def _psycopg2_wait(conn: Any) -> None:
         state = conn.poll()
         if state == _POLL_OK:
             return
-        k = None
-        # While it connects, libpq may move to a new socket (another host, a
-        # retry without SSL): a registration per wait until it is set up.
-        if conn.status != _STATUS_SETUP:
-            fd = conn.fileno()
-            try:
-                k = kept.fds.get(fd)  # keep()'s first look, inlined: this runs per query
-            except AttributeError:
-                pass
-            if k is None or k() is not conn or k.tag or k.st.closed:
-                k = keep(fd, conn)
+        fd = conn.fileno()
+        try:
+            k = kept.fds.get(fd)  # keep()'s first look, inlined: this runs per query
+        except AttributeError:
+            k = None
+        if k is None or k() is not conn or k.tag or k.st.closed:
+            # While it connects, libpq may move to a new socket (another host,
+            # a retry without SSL): a registration per wait until it is set up.
+            k = keep(fd, conn) if conn.status != _STATUS_SETUP else None
         look = False  # psycopg2 calls back right after sending: the reply makes an edge
         while True:
             if state == _POLL_READ:

@@ -15,7 +15,9 @@ connection, running ``SELECT 1`` in a loop: psycopg 3 under
 ``gofer.patch()`` ("gofer"), psycopg2 under ``gofer.patch()`` with gofer's
 wait callback ("gofer-psycopg2", the same driver as gevent's), psycopg2
 under gevent with a wait callback (gevent's documented recipe,
-``psycogreen``'s), and asyncpg on uvloop. The bench
+``psycogreen``'s), psycopg 3 under gevent ("gevent-psycopg3": psycopg
+notices gevent's patched ``select`` and waits with ``poll``, its own gevent
+support), and asyncpg on uvloop. The bench
 starts a throw-away PostgreSQL server (Debian's ``postgresql`` package) on
 loopback, pinned to CPU 1; the figure is queries per second and the
 client's CPU time per query.
@@ -265,6 +267,14 @@ def pg_gevent(p: dict[str, Any]) -> dict[str, float]:
     return _pg(p, _psycopg2_client, _gevent_fan_out)
 
 
+def pg_gevent_psycopg3(p: dict[str, Any]) -> dict[str, float]:
+    """psycopg 3 under gevent: psycopg sees the patched ``select`` and waits with ``poll``."""
+    from gevent import monkey
+
+    monkey.patch_all()
+    return _pg(p, _psycopg3_client, _gevent_fan_out)
+
+
 def pg_asyncpg_uvloop(p: dict[str, Any]) -> dict[str, float]:
     import asyncio
 
@@ -306,6 +316,6 @@ SUITES = [
            "cpu_us_per_request", "client CPU us per request", ("gofer", "gevent", "threads"),
            10_000, 2_000, "gofer ahead of gevent (wall time and CPU)"),
     _suite("interop_pg", "100 PostgreSQL clients on their own connections running SELECT 1",
-           "queries_per_s", "queries per second", ("gofer", "gofer-psycopg2", "gevent", "asyncpg-uvloop"),
+           "queries_per_s", "queries per second", ("gofer", "gofer-psycopg2", "gevent", "gevent-psycopg3", "asyncpg-uvloop"),
            50_000, 10_000, "gofer ahead of gevent; asyncpg on uvloop quoted beside it", lower_is_better=False),
 ]

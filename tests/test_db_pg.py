@@ -13,6 +13,7 @@ printed (``pytest -s``).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -182,6 +183,120 @@ def test_psycopg3_hub_runs_during_query(postgres: Service, patched_drivers: None
             assert ran >= 5, f"the heartbeat ran {ran} times of 20 while the query waited"
 
     gofer.run(main)
+
+
+# -- registrations kept across waits (gofer._fdwait) ---------------------------------
+#
+# _fdwait is imported in the tests: this file is also the children's script,
+# and a child may import an installed gofer of another checkout.
+
+
+def _pg_kwargs(postgres: Service) -> dict[str, Any]:  # noqa: F811
+    return {"host": postgres.host, "port": postgres.port, "user": postgres.user, "dbname": "postgres"}
+
+
+@pytest.mark.poller("epoll")  # the level-triggered poller registers per wait
+def test_psycopg2_keeps_one_registration_per_connection(postgres: Service, patched_drivers: None) -> None:  # noqa: F811
+    psycopg2 = pytest.importorskip("psycopg2")
+    from gofer import _fdwait
+
+    def main() -> None:
+        c = psycopg2.connect(**_pg_kwargs(postgres))
+        c.autocommit = True
+        cur = c.cursor()
+        cur.execute("SELECT 1")
+        fd = c.fileno()
+        k = _fdwait.kept.fds[fd]
+        assert k() is c
+        for i in range(20):
+            cur.execute("SELECT %s", (i,))
+            assert cur.fetchone() == (i,)
+        assert _fdwait.kept.fds[fd] is k  # one registration for all the queries
+        st = k.st
+        c.close()
+        del c, cur, k
+        gc.collect()
+        assert st.closed and fd not in _fdwait.kept.fds  # dropped with the connection
+
+    gofer.run(main)
+
+
+@pytest.mark.poller("epoll")
+def test_psycopg3_keeps_one_registration_per_connection(postgres: Service, patched_drivers: None) -> None:  # noqa: F811
+    psycopg = pytest.importorskip("psycopg")
+    from gofer import _fdwait
+
+    def main() -> None:
+        c = psycopg.connect(**_pg_kwargs(postgres), autocommit=True)
+        c.execute("SELECT 1")
+        fd = c.pgconn.socket
+        k = _fdwait.kept.fds[fd]
+        assert k() is c.pgconn and k.tag == c.pgconn.backend_pid
+        for i in range(20):
+            assert c.execute("SELECT %s::int", (i,)).fetchone() == (i,)
+        assert _fdwait.kept.fds[fd] is k
+        st = k.st
+        c.close()
+        del c, k
+        gc.collect()
+        assert st.closed and fd not in _fdwait.kept.fds
+
+    gofer.run(main)
+
+
+def _many_at_once(client: Callable[[int], None], n: int = 10) -> None:
+    """n clients at once, failing (instead of hanging) if a wait is never woken."""
+
+    def main() -> None:
+        with gofer.timeout(120), gofer.scope() as s:
+            for i in range(n):
+                s.go(client, i)
+
+    gofer.run(main)
+
+
+def test_psycopg2_big_results_and_reused_fds(postgres: Service, patched_drivers: None) -> None:  # noqa: F811
+    # Results libpq reads in several steps (bytes can be left behind after
+    # their edge), and new connections on the fd numbers of closed ones.
+    psycopg2 = pytest.importorskip("psycopg2")
+
+    def client(i: int) -> None:
+        for _ in range(3):
+            c = psycopg2.connect(**_pg_kwargs(postgres))
+            c.autocommit = True
+            try:
+                cur = c.cursor()
+                cur.execute("SELECT repeat('x', 300000 + %s)", (i,))
+                assert len(cur.fetchone()[0]) == 300000 + i
+                cur.execute("SELECT generate_series(1, 20000)")
+                assert len(cur.fetchall()) == 20000
+                cur.execute("SELECT %s", (i,))
+                assert cur.fetchone() == (i,)
+            finally:
+                c.close()
+
+    _many_at_once(client)
+
+
+def test_psycopg3_big_results_streams_and_reused_fds(postgres: Service, patched_drivers: None) -> None:  # noqa: F811
+    psycopg = pytest.importorskip("psycopg")
+
+    def client(i: int) -> None:
+        for _ in range(3):
+            with psycopg.connect(**_pg_kwargs(postgres), autocommit=True) as c:
+                row = c.execute("SELECT repeat('x', 300000 + %s)", (i,)).fetchone()
+                assert row is not None and len(row[0]) == 300000 + i
+                cur = c.cursor()
+                assert sum(1 for _ in cur.stream("SELECT generate_series(1, 20000)")) == 20000
+                with c.transaction(), c.cursor(name=f"big{i}") as sc:
+                    sc.execute("SELECT generate_series(1, 20000)")
+                    got = 0
+                    while rows := sc.fetchmany(3000):
+                        got += len(rows)
+                    assert got == 20000
+                assert c.execute("SELECT %s::int", (i,)).fetchone() == (i,)
+
+    _many_at_once(client)
 
 
 def _child(*args: str) -> dict[str, Any]:

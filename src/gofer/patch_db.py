@@ -18,6 +18,10 @@ coroutine instead of the thread:
   ``Connection.wait`` so that a query whose coroutine is cancelled is
   cancelled on the server and drained: the connection stays usable.
 
+A connection that is set up keeps its fd registered with the hub's poller
+from one wait to the next (``gofer._fdwait``), which saves two system calls
+per query; while it connects, each wait registers the fd for itself.
+
 :func:`wait_fd` is the building block: wait until an fd someone else owns is
 readable, writable, or either. ``gofer.patch()`` calls :func:`patch_all`.
 """
@@ -32,14 +36,13 @@ from typing import Any
 from gofer._core import (
     Cancelled,
     CancelScope,
-    IoState,
-    current_tasklike,
+    OSThreadLocal,
     get_hub,
     move_on_after,
-    park,
     wait_readable,
     wait_writable,
 )
+from gofer._fdwait import BOTH, READ, WRITE, keep, kept, wait_both, wait_kept
 
 __all__ = [
     "is_patched",
@@ -50,82 +53,6 @@ __all__ = [
     "unpatch_psycopg2",
     "wait_fd",
 ]
-
-READ, WRITE, BOTH = 1, 2, 3
-
-
-class _Slot:
-    """Stands in the poller's slot for one direction of a two-way wait."""
-
-    __slots__ = ("_throw", "both", "mode")
-
-    def __init__(self, both: _Both, mode: int) -> None:
-        self.both = both
-        self.mode = mode
-        # Set by Hub.throw_into when the fd is unregistered under the wait
-        # (closed, or its number reused): the parked task raises it.
-        self._throw: BaseException | None = None
-
-    def switch(self) -> None:  # run by the hub when this direction is ready (or failed)
-        exc, self._throw = self._throw, None
-        t = self.both.fire(self.mode)
-        if t is not None:
-            if exc is not None:
-                t._throw = exc
-            t.switch()
-
-
-class _Both:
-    """The waitable of a wait for readable-or-writable: woken once, by either."""
-
-    __slots__ = ("fired", "r", "st", "t", "w")
-
-    def __init__(self, st: IoState, t: Any) -> None:
-        self.st = st
-        self.t = t
-        self.fired = 0
-        self.r = _Slot(self, READ)
-        self.w = _Slot(self, WRITE)
-
-    def fire(self, mode: int) -> Any:
-        if self.fired:
-            return None
-        self.fired = mode
-        self._drop_slots()
-        return self.t
-
-    def _drop_slots(self) -> None:
-        st = self.st
-        if st.rwaiter is self.r:
-            st._gofer_abort(self.r)
-        if st.wwaiter is self.w:
-            st._gofer_abort(self.w)
-
-    def _gofer_abort(self, task: Any) -> bool:
-        if self.fired:
-            return False
-        self.fired = -1
-        self._drop_slots()
-        return True
-
-    def __repr__(self) -> str:
-        return f"<fd {self.st.fd} readable or writable>"
-
-
-def _wait_both(st: IoState, timeout: float | None) -> int:
-    t = current_tasklike()
-    if st.rwaiter is not None or st.wwaiter is not None:
-        raise RuntimeError(f"another coroutine is already waiting on fd {st.fd}")
-    both = _Both(st, t)
-    poller = st.poller
-    st.rwaiter = both.r
-    st.wwaiter = both.w
-    poller.nwaiters += 2
-    if poller.interest:
-        poller.want(st, READ)
-    park(both, timeout)
-    return both.fired
-
 
 def wait_fd(fd: int, mode: int, timeout: float | None = None) -> int:
     """Park until ``fd`` is readable (mode 1), writable (2) or either (3).
@@ -141,7 +68,7 @@ def wait_fd(fd: int, mode: int, timeout: float | None = None) -> int:
         elif mode == WRITE:
             wait_writable(st, timeout)
         elif mode == BOTH:
-            return _wait_both(st, timeout)
+            return wait_both(st, timeout)
         else:
             raise ValueError(f"wait_fd mode must be 1 (read), 2 (write) or 3 (both), not {mode!r}")
         return mode
@@ -152,21 +79,52 @@ def wait_fd(fd: int, mode: int, timeout: float | None = None) -> int:
 # -- psycopg 2 -----------------------------------------------------------------
 
 
+# psycopg2.extensions' poll states and STATUS_SETUP (fixed by its C API).
+_POLL_OK, _POLL_READ, _POLL_WRITE, _STATUS_SETUP = 0, 1, 2, 0
+
+
 def _psycopg2_wait(conn: Any) -> None:
     """psycopg2's wait callback: drive ``conn.poll()``, parking between steps."""
-    import psycopg2.extensions as ext  # type: ignore[import-untyped, unused-ignore]
-
     try:
+        state = conn.poll()
+        if state == _POLL_OK:
+            return
+        fd = conn.fileno()
+        try:
+            k = kept.fds.get(fd)  # keep()'s first look, inlined: this runs per query
+        except AttributeError:
+            k = None
+        if k is None or k() is not conn or k.tag or k.st.closed:
+            # While it connects, libpq may move to a new socket (another host,
+            # a retry without SSL): a registration per wait until it is set up.
+            k = keep(fd, conn) if conn.status != _STATUS_SETUP else None
+        look = False  # psycopg2 calls back right after sending: the reply makes an edge
         while True:
-            state = conn.poll()
-            if state == ext.POLL_OK:
-                return
-            if state == ext.POLL_READ:
-                wait_fd(conn.fileno(), READ)
-            elif state == ext.POLL_WRITE:
-                wait_fd(conn.fileno(), WRITE)
+            if state == _POLL_READ:
+                if k is None:
+                    wait_fd(conn.fileno(), READ)
+                elif look:
+                    wait_kept(k, READ)
+                else:
+                    st = k.st
+                    if st.readable:
+                        st.readable = 0
+                    else:
+                        wait_readable(st)
+                        st.readable = 0  # the edge that woke us: libpq reads now
+                    look = True
+            elif state == _POLL_WRITE:
+                if k is None:
+                    wait_fd(conn.fileno(), WRITE)
+                else:
+                    wait_kept(k, WRITE)
             else:
-                raise ext.OperationalError(f"psycopg2 poll() returned an unknown state {state!r}")
+                import psycopg2  # type: ignore[import-untyped, unused-ignore]
+
+                raise psycopg2.OperationalError(f"psycopg2 poll() returned an unknown state {state!r}")
+            state = conn.poll()
+            if state == _POLL_OK:
+                return
     except Cancelled:
         # psycopg2 closes a connection whose wait callback raises; stop the
         # query on the server first, so that it does not run on for nothing.
@@ -183,6 +141,8 @@ def patch_psycopg2() -> bool:
         return False
     import psycopg2.extensions as ext  # type: ignore[import-untyped, unused-ignore]
 
+    if (ext.POLL_OK, ext.POLL_READ, ext.POLL_WRITE, ext.STATUS_SETUP) != (0, 1, 2, 0):
+        raise RuntimeError("psycopg2's poll states are not the ones gofer knows")
     ext.set_wait_callback(_psycopg2_wait)
     return True
 
@@ -210,15 +170,26 @@ def _psycopg_wait(
     gen: Generator[Any, Any, Any], fileno: int, interval: float = 0.0, timeout: float | None = None
 ) -> Any:
     """``psycopg.waiting.wait`` on the hub: no thread blocks."""
-    from psycopg import errors
-
+    # Called through Connection.wait (_psycopg_conn_wait), the connection is
+    # set up and its fd's registration is kept. psycopg's generators may stop
+    # with bytes left unread (a streamed result), so every wait looks first.
+    k = None
+    pgconn = getattr(_hint, "pgconn", None)
+    if pgconn is not None:
+        _hint.pgconn = None
+        k = keep(fileno, pgconn, pgconn.backend_pid)
     deadline = _deadline(timeout)
     try:
         s = next(gen)
         while True:
             try:
-                ready = wait_fd(fileno, int(s), _left(deadline))
+                if k is not None:
+                    ready = wait_kept(k, s, True, _left(deadline))
+                else:
+                    ready = wait_fd(fileno, int(s), _left(deadline))
             except TimeoutError:
+                from psycopg import errors
+
                 raise errors._WaitTimeout("wait timeout expired") from None
             s = gen.send(ready)
     except StopIteration as ex:
@@ -253,6 +224,9 @@ def _psycopg_conn_wait(self: Any, gen: Any, *args: Any, **kw: Any) -> Any:
     then read the query's end (a ``QueryCanceled``) before letting the
     interruption through.
     """
+    # psycopg's Connection.wait calls waiting.wait(gen, self.pgconn.socket)
+    # at once, with no switch in between: the hint says whose fd that is.
+    _hint.pgconn = self.pgconn
     try:
         return _psycopg_saved["conn_wait"](self, gen, *args, **kw)
     except Cancelled:
@@ -269,9 +243,12 @@ def _psycopg_conn_wait(self: Any, gen: Any, *args: Any, **kw: Any) -> Any:
                 except Exception:
                     pass  # the connection is broken: psycopg reports it on next use
         raise
+    finally:
+        _hint.pgconn = None  # unused if Connection.wait failed before waiting
 
 
 _psycopg_saved: dict[str, Any] = {}
+_hint = OSThreadLocal()  # .pgconn: set by _psycopg_conn_wait for _psycopg_wait
 
 
 def patch_psycopg() -> bool:

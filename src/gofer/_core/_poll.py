@@ -163,6 +163,11 @@ _EP_OUT = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR if sys.platform ==
 # EOF or error: no further edge will come for it, so ``readable`` becomes 2, which
 # a short stream read must not clear (the socket layer clears only ``True``).
 _EP_END = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR if sys.platform == "linux" else 0
+# Every fd's mask, and getpid, bound once: under gofer.patch() a lookup in a
+# patched module's view that misses costs a formatted AttributeError, and
+# register/unregister run once per socket.
+_EP_MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET if sys.platform == "linux" else 0
+_getpid = os.getpid
 
 
 class EpollPoller(Poller):
@@ -188,7 +193,7 @@ class EpollPoller(Poller):
 
     def register(self, fd: int) -> IoState:
         st = IoState(fd, self)
-        mask = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+        mask = _EP_MASK
         try:
             self._ep.register(fd, mask)
         except FileExistsError:
@@ -208,7 +213,7 @@ class EpollPoller(Poller):
         st.closed = True
         if self._fds.get(st.fd) is st:
             del self._fds[st.fd]
-            if self._pid == os.getpid():  # never in a forked child (see __init__)
+            if self._pid == _getpid():  # never in a forked child (see __init__)
                 try:
                     self._ep.unregister(st.fd)
                 except (OSError, ValueError):
@@ -270,7 +275,7 @@ class EpollPoller(Poller):
         old.close()  # only this process's fd of it: the parent keeps its set
         self._wakeup_fd = wakeup_fd
         self._ep.register(wakeup_fd, select.EPOLLIN)
-        mask = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+        mask = _EP_MASK
         for fd, st in list(self._fds.items()):
             try:
                 self._ep.register(fd, mask)

@@ -25,11 +25,41 @@ from bench import Suite, all_suites, child_env
 __all__ = ["main", "measure_once"]
 
 
+PURE = " (pure)"  # the suffix of a gofer system run on the pure-Python kernel
+
+
+def installed_kernel() -> str:
+    """The kernel gofer loads here by default: compiled, pure or mixed."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import gofer; print(gofer.kernel())"],
+        capture_output=True, text=True, env=child_env(GOFER_PURE_PYTHON=""), check=False,
+    )
+    return out.stdout.strip() or "unknown"
+
+
+def with_kernels(systems: list[str], kernels: str) -> list[str]:
+    """The systems to run: gofer's on the compiled kernel, the pure one, or both."""
+    out = []
+    for s in systems:
+        if not s.startswith("gofer"):
+            out.append(s)
+            continue
+        if kernels in ("compiled", "both"):
+            out.append(s)
+        if kernels in ("pure", "both"):
+            out.append(s + PURE)
+    return out
+
+
 def measure_once(suite: Suite, system: str, params: dict[str, Any]) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; return its metrics or an error."""
-    cmd = [sys.executable, "-m", "bench.worker", suite.name, system, json.dumps(params)]
+    # GOFER_PURE_PYTHON is set or cleared for the child and what it starts.
+    pure = system.endswith(PURE)
+    name = system.removesuffix(PURE)
+    cmd = [sys.executable, "-m", "bench.worker", suite.name, name, json.dumps(params)]
+    env = child_env(GOFER_PURE_PYTHON="1" if pure else "")
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=suite.timeout, env=child_env())
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=suite.timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {suite.timeout:.0f}s"}
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
@@ -48,12 +78,13 @@ def _progress(msg: str) -> None:
 
 
 def run_suite(
-    suite: Suite, quick: bool, rounds: int | None, overrides: dict[str, Any] | None = None, only: list[str] | None = None
+    suite: Suite, quick: bool, rounds: int | None, overrides: dict[str, Any] | None = None, only: list[str] | None = None,
+    kernels: str = "compiled",
 ) -> dict[str, Any]:
     params = suite.params_for(quick)
     params.update({k: v for k, v in (overrides or {}).items() if k in params})
     n = rounds or (suite.quick_rounds if quick else suite.rounds)
-    systems = [s for s in suite.systems if not only or s in only]
+    systems = with_kernels([s for s in suite.systems if not only or s in only], kernels)
     raw: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
     skipped: dict[str, str] = {}
     for r in range(n):
@@ -132,6 +163,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
     ap.add_argument("--list", action="store_true", help="list the suites and exit")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a suite parameter (e.g. --set n=100); repeatable")
     ap.add_argument("--systems", default="", help="comma-separated systems to run (default: all)")
+    ap.add_argument(
+        "--kernels", choices=("compiled", "pure", "both"), default=None,
+        help="gofer's kernel(s): both where the compiled one is installed (each gofer system also "
+        "runs as 'NAME (pure)'), else pure",
+    )
     ap.add_argument("--plot", metavar="FILE.png", help="also draw each suite's figures as a bar chart (needs matplotlib)")
     ap.add_argument("--from", dest="from_json", metavar="FILE.json", help="run nothing: take the figures from a saved report (with --plot)")
     args = ap.parse_args(argv)
@@ -163,16 +199,23 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
         except json.JSONDecodeError:
             overrides[key] = value
     only = [x for x in args.systems.split(",") if x]
+    kernel = installed_kernel()
+    # Where only one kernel is installed, it is the one gofer loads by default: no suffix.
+    kernels = (args.kernels or "both") if kernel == "compiled" else "compiled"
+    shown = {"both": "both kernels", "pure": "the pure-Python kernel"}.get(kernels, f"the {kernel} kernel")
+    print(f"gofer kernel installed: {kernel}; running {shown}", flush=True)
     report: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "python": sys.version.split()[0],
+        "kernel": kernel,
+        "kernels": kernels,
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
         "quick": args.quick,
         "suites": [],
     }
     for s in suites:
-        res = run_suite(s, args.quick, args.rounds, overrides, only)
+        res = run_suite(s, args.quick, args.rounds, overrides, only, kernels)
         report["suites"].append(res)
         print(format_result(res), flush=True)
         print(flush=True)

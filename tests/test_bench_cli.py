@@ -79,3 +79,32 @@ def test_gofer_bench_without_a_checkout_says_how(tmp_path, monkeypatch, capsys):
 def test_gofer_command_usage(tmp_path):
     out = _gofer("frobnicate", cwd=tmp_path)
     assert out.returncode == 2 and "unknown command" in out.stderr
+
+
+def test_gofer_systems_run_on_each_kernel_asked_for() -> None:
+    from bench.runner import PURE, with_kernels
+
+    systems = ["gofer", "gofer-wsgi", "uvloop"]
+    assert with_kernels(systems, "compiled") == systems
+    assert with_kernels(systems, "pure") == ["gofer" + PURE, "gofer-wsgi" + PURE, "uvloop"]
+    assert with_kernels(systems, "both") == ["gofer", "gofer" + PURE, "gofer-wsgi", "gofer-wsgi" + PURE, "uvloop"]
+
+
+@pytest.mark.no_leak_check
+def test_bench_reports_the_kernel_and_runs_both_where_compiled(tmp_path):
+    out = _gofer(
+        "bench", "yield", "--rounds", "1", "--systems", "gofer", "--kernels", "both",
+        "--set", "n=200", "--json", "r.json", cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    import gofer
+
+    installed = subprocess.run(
+        [sys.executable, "-c", "import gofer; print(gofer.kernel())"], capture_output=True, text=True,
+        env=dict(os.environ, GOFER_PURE_PYTHON=""), check=True,
+    ).stdout.strip()
+    assert report["kernel"] == installed, gofer.kernel()
+    rows = set(report["suites"][0]["medians"])
+    assert rows == ({"gofer", "gofer (pure)"} if installed == "compiled" else {"gofer"})
+    assert f"gofer kernel installed: {installed}" in out.stdout

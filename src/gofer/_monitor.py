@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gofer import _instrument
-from gofer._core import Hub, Poller, ignore_thread, run_tasks, unignore_thread
+from gofer._core import Hub, Poller, ignore_thread, kernel, run_tasks, unignore_thread
 
 __all__ = ["MemoryReport", "Monitor", "StallReport", "monitor"]
 
@@ -215,7 +215,13 @@ class Monitor:
             if frames is None:
                 frames = sys._current_frames()
             frame = frames.get(hub.thread_ident)
-            if frame is None or _idle(frame) or not (hub._in_run or hub.workers):
+            # Waiting for I/O or timers is no stall. A hub's thread with no
+            # Python frame runs compiled kernel code (or C it called); in the
+            # pure kernel, one has always a frame until it ends.
+            idle = getattr(hub.poller, "waiting", False) or (
+                _idle(frame) if frame is not None else kernel() == "pure"
+            )
+            if idle or not (hub._in_run or hub.workers):
                 st.since, st.suspect = now, False  # waiting for I/O or timers: not a stall
                 continue
             if not st.suspect:
@@ -290,7 +296,7 @@ def _idle(frame: Any) -> bool:
     return False
 
 
-def _holder(frame: Any) -> tuple[str, Any]:
+def _holder(hub: Any, frame: Any) -> tuple[str, Any]:
     """Who runs the innermost ``frame`` of a hub's thread: (name, Task or None)."""
     worker_code = run_tasks.__code__
     loop_codes = {Hub._loop.__code__, Hub.run.__code__}
@@ -302,11 +308,30 @@ def _holder(frame: Any) -> tuple[str, Any]:
         if f.f_code in loop_codes:
             return "a hub callback or timer", None
         f = f.f_back
+    if kernel() == "pure":
+        return "main thread code", None
+    # The compiled kernel has no frames of its own. A started task keeps its
+    # function in _fn: the running one has that function's frame on the
+    # stack (below it, only the frames of whoever started the hub).
+    try:
+        tasks = [w.task for w in list(hub.workers) if w.task is not None]
+    except RuntimeError:  # changed size while copied (the hub's thread runs)
+        tasks = []
+    codes = {getattr(t._fn, "__code__", None): t for t in tasks}
+    f = frame
+    while f is not None:
+        task = codes.get(f.f_code)
+        if task is not None:
+            return task._label(), task
+        f = f.f_back
+    root = hub.root
+    if hub._in_run or root is None or root._wait is not None:
+        return "a hub callback or timer", None  # the thread's main code is parked
     return "main thread code", None
 
 
 def _stall(hub: Any, frame: Any, duration: float, threshold: float) -> StallReport:
-    name, task = _holder(frame)
+    name, task = _holder(hub, frame)
     th = next((t for t in threading.enumerate() if t.ident == hub.thread_ident), None)
     return StallReport(
         thread_ident=hub.thread_ident,
@@ -315,7 +340,7 @@ def _stall(hub: Any, frame: Any, duration: float, threshold: float) -> StallRepo
         task=task,
         duration=duration,
         threshold=threshold,
-        stack=traceback.format_stack(frame),
+        stack=traceback.format_stack(frame) if frame is not None else [],
     )
 
 

@@ -77,7 +77,7 @@ def dump_all(file: Any = None) -> str:
         running: Any = None
         frame = frames.get(hub.thread_ident)
         if hub.thread_ident != me and frame is not None:
-            running = _holder(frame)[1]  # the task running in that thread now, if any
+            running = _holder(hub, frame)[1]  # the task running in that thread now, if any
         for t in tasks:
             if running is not None and t is running:
                 lines.append(f"- {t._label()}: running (in its thread)")

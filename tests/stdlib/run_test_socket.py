@@ -39,6 +39,8 @@ import unittest
 from pathlib import Path
 from typing import Any
 
+from gofer.patch._stdlib_child import vsock_loopback_fails
+
 HERE = Path(__file__).resolve().parent
 EXPECTED = HERE / "test_socket_expected.txt"
 MODES = ("outside", "inside")
@@ -80,29 +82,6 @@ def _version_matches(cond: str, path: Path, lineno: int) -> bool:
             have = sys.version_info[:2]
             return have >= (major, minor) if op == ">=" else have < (major, minor)
     raise SystemExit(f"{path}:{lineno}: a condition is py>=3.N or py<3.N, not {cond!r}")
-
-
-def vsock_loopback_fails() -> str | None:
-    """Why VSOCK loopback does not work here (None where it works or there is no VSOCK)."""
-    import socket as stdsocket
-
-    af = getattr(stdsocket, "AF_VSOCK", None)
-    if af is None or not os.path.exists("/dev/vsock"):
-        return None  # test_socket skips its VSOCK tests itself
-    try:
-        import fcntl
-        import struct
-
-        with open("/dev/vsock", "rb") as f:
-            cid = struct.unpack("I", fcntl.ioctl(f, stdsocket.IOCTL_VM_SOCKETS_GET_LOCAL_CID, b"    "))[0]
-        with stdsocket.socket(af, stdsocket.SOCK_STREAM) as srv, stdsocket.socket(af, stdsocket.SOCK_STREAM) as cli:
-            srv.bind((stdsocket.VMADDR_CID_ANY, stdsocket.VMADDR_PORT_ANY))
-            srv.listen()
-            cli.settimeout(2)
-            cli.connect((cid, srv.getsockname()[1]))
-    except OSError as exc:
-        return f"VSOCK loopback does not work on this machine ({exc!r}); the stdlib's test hangs too"
-    return None
 
 
 def skip_unusable(mod: Any) -> list[str]:

@@ -21,11 +21,16 @@ methods), parking and waking, fds (``wait_readable``, ``on_readable``),
 time slices (``yield_now``, ``give_way``, ``sleep``), tasks and programs
 (``go``, ``run``), wait queues, cancel scopes, and what the layers above
 tell the kernel (``on_hub_created``, ``ignore_thread``,
-``register_thread_pool``).
+``register_thread_pool``), and which kernel runs (``kernel()``: compiled
+or pure Python, see ``_kernel``).
 """
 
 from __future__ import annotations
 
+# First: it decides whether the modules below load compiled or from source.
+from gofer._core._kernel import kernel
+
+# isort: split
 from gofer._core._cancel import CancelScope, move_on_after, shield, timeout
 from gofer._core._hub import BlockingInHubError, Deadlock, Hub, get_hub
 from gofer._core._io import on_readable, wait_readable, wait_writable
@@ -92,6 +97,7 @@ __all__ = [
     "hubs",
     "ignore_thread",
     "interrupt",
+    "kernel",
     "me_for_park",
     "move_on_after",
     "on_hub_created",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import _thread
 import atexit
 import sys
+import threading
 import time
 from typing import Any
 
@@ -69,7 +70,9 @@ def _freeze(hub: Any, ack: Any) -> None:
 def freeze_hubs(wait: float = WAIT) -> int:
     """Freeze every other thread's hub; the number that answered in time."""
     me = _thread.get_ident()
-    running = set(sys._current_frames())
+    # Threads that are alive. A thread whose stack is all compiled code (its
+    # hub polling, in the compiled kernel) has no frame in _current_frames.
+    running = set(sys._current_frames()) | {t.ident for t in threading.enumerate()}
     acks = []
     for hub in list(hubs):
         if hub.closed or hub.thread_ident == me or hub.thread_ident not in running:

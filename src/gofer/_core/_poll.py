@@ -98,11 +98,14 @@ class IoState:
 class Poller:
     """The interface both pollers implement (also what a fake poller needs)."""
 
-    __slots__ = ("hub", "nwaiters")
+    __slots__ = ("hub", "nwaiters", "waiting")
 
     hub: _Waker
     nwaiters: int  # parked I/O waiters; the hub's deadlock check reads it
-    name: str
+    # True while poll() blocks in the OS: the monitor reads it, since the
+    # compiled kernel leaves no Python frame on the thread to say so.
+    waiting: bool
+    name = "poller"  # a class attribute: each poller's own (GOFER_POLLER's value)
 
     def register(self, fd: int) -> IoState:
         raise NotImplementedError
@@ -160,6 +163,11 @@ _EP_OUT = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR if sys.platform ==
 # EOF or error: no further edge will come for it, so ``readable`` becomes 2, which
 # a short stream read must not clear (the socket layer clears only ``True``).
 _EP_END = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR if sys.platform == "linux" else 0
+# Every fd's mask, and getpid, bound once: under gofer.patch() a lookup in a
+# patched module's view that misses costs a formatted AttributeError, and
+# register/unregister run once per socket.
+_EP_MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET if sys.platform == "linux" else 0
+_getpid = os.getpid
 
 
 class EpollPoller(Poller):
@@ -171,6 +179,7 @@ class EpollPoller(Poller):
     def __init__(self, hub: _Waker, wakeup_fd: int, on_wakeup: Callable[[], None]) -> None:
         self.hub = hub
         self.nwaiters = 0
+        self.waiting = False
         self._ep = select.epoll()
         # A forked child shares this epoll instance with its parent: an
         # epoll_ctl(DEL) made there (a hub of a thread that did not survive
@@ -184,7 +193,7 @@ class EpollPoller(Poller):
 
     def register(self, fd: int) -> IoState:
         st = IoState(fd, self)
-        mask = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+        mask = _EP_MASK
         try:
             self._ep.register(fd, mask)
         except FileExistsError:
@@ -204,7 +213,7 @@ class EpollPoller(Poller):
         st.closed = True
         if self._fds.get(st.fd) is st:
             del self._fds[st.fd]
-            if self._pid == os.getpid():  # never in a forked child (see __init__)
+            if self._pid == _getpid():  # never in a forked child (see __init__)
                 try:
                     self._ep.unregister(st.fd)
                 except (OSError, ValueError):
@@ -217,7 +226,10 @@ class EpollPoller(Poller):
     def poll(self, timeout: float | None) -> None:
         if timeout is None:
             timeout = -1
+        # Read by the monitor thread: a compiled kernel leaves no frame to say it.
+        self.waiting = True
         events = self._ep.poll(timeout)
+        self.waiting = False
         if not events:
             return
         fds = self._fds
@@ -263,7 +275,7 @@ class EpollPoller(Poller):
         old.close()  # only this process's fd of it: the parent keeps its set
         self._wakeup_fd = wakeup_fd
         self._ep.register(wakeup_fd, select.EPOLLIN)
-        mask = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+        mask = _EP_MASK
         for fd, st in list(self._fds.items()):
             try:
                 self._ep.register(fd, mask)
@@ -285,6 +297,7 @@ class SelectorPoller(Poller):
     def __init__(self, hub: _Waker, wakeup_fd: int, on_wakeup: Callable[[], None]) -> None:
         self.hub = hub
         self.nwaiters = 0
+        self.waiting = False
         # On Linux pick poll(2) so that the fallback really is not epoll.
         cls: type[selectors.BaseSelector]
         if sys.platform == "linux" and hasattr(selectors, "PollSelector"):
@@ -350,7 +363,9 @@ class SelectorPoller(Poller):
     def poll(self, timeout: float | None) -> None:
         if timeout is not None and timeout < 0:
             timeout = 0
+        self.waiting = True
         events = self._sel.select(timeout)
+        self.waiting = False
         ready = self.hub.ready  # plain appends, as in EpollPoller.poll
         for key, ev in events:
             st = key.data

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import sys
 import threading
 import traceback
@@ -39,6 +40,7 @@ __all__ = ["Task", "current", "go", "run_tasks"]
 
 _PENDING, _DONE, _FAILED, _CANCELLED = 0, 1, 2, 3
 log = logging.getLogger("gofer")
+_CORE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 T = TypeVar("T")
 _copy_context = contextvars.copy_context
 
@@ -74,7 +76,7 @@ class Task(Generic[T]):
     _args: tuple[Any, ...] | None
     _kw: dict[str, Any] | None
     _state: int
-    _out: Any  # the result once _DONE, the exception once _FAILED or _CANCELLED
+    _out: Any  # the result once _DONE, the exception once _FAILED or _CANCELLED (before: go()'s context)
     _joiners: list[Any] | None
     _callbacks: list[Callable[[Task[T]], Any]] | None
     _report: _Unretrieved | None
@@ -220,23 +222,19 @@ class Task(Generic[T]):
         """The coroutine's current stack, formatted (empty if not running)."""
         g = self._g
         if g is not None and g is getcurrent():
-            return traceback.format_stack(sys._getframe(1))
+            # From the first frame outside the kernel (a compiled kernel has
+            # no frames of its own, so a fixed depth would not do).
+            f: Any = sys._getframe(0)
+            while f is not None and f.f_code.co_filename.startswith(_CORE_DIR):
+                f = f.f_back
+            return traceback.format_stack(f)
         frame = g.gr_frame if g is not None else None
         return traceback.format_stack(frame) if frame is not None else []
 
     def _never_ran(self) -> bool:
         """True if the task is live but its body has not started yet."""
-        g = self._g
-        if g is None or g is getcurrent():
-            return False
-        fr = g.gr_frame
-        # A fresh worker has no frame; a reused one waits in its idle loop's
-        # switch until it runs the task it was given.
-        return fr is None or (
-            fr.f_code is switch_away.__code__
-            and fr.f_back is not None
-            and fr.f_back.f_code is run_tasks.__code__
-        )
+        # go() stores the call's args (a tuple); run_tasks drops them on starting.
+        return self._state == _PENDING and self._args is not None
 
     def _where(self) -> str:
         """What the task is doing: running, not started, ready, or parked on what."""
@@ -303,7 +301,6 @@ def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Task[T]:
     t._args = args
     t._kw = kw or None  # ** makes a dict on every call; an empty one is not kept
     t._state = _PENDING
-    # _out stays unset until the task ends: readers check _state.
     t._joiners = t._callbacks = t._report = None
     t.name = ""
     idle = hub.idle_workers
@@ -312,9 +309,12 @@ def go(fn: Callable[..., T], *args: Any, **kw: Any) -> Task[T]:
     # An empty context is not kept: a greenlet without one (an idle worker's
     # is None) makes its own, empty, when its code first sets a variable, as
     # a copy would be. That spares most tasks a Context (64 bytes, gc-tracked).
+    # It waits in _out (unused until the task ends) for the worker to enter it
+    # when it starts the task (run_tasks): greenlet refuses to set the context
+    # of a suspended greenlet with no Python frame, as an idle worker of the
+    # compiled kernel has none.
     ctx = _copy_context()
-    if ctx:
-        g.gr_context = ctx
+    t._out = ctx if ctx else None
     t._g = g
     hub.ready.append(g)
     return t
@@ -359,6 +359,11 @@ def run_tasks() -> None:
         fn = t._fn
         args = t._args
         kw = t._kw
+        t._args = None  # the task has started (Task._never_ran)
+        ctx = t._out  # the task's context, if it has variables (go())
+        if ctx is not None:
+            worker.gr_context = ctx
+            ctx = None
         # The task body; kept inline (no call per task) as it is the hot path.
         try:
             if worker._cancel_hint:

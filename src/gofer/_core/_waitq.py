@@ -48,7 +48,9 @@ _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 def _creation_site() -> tuple[str, int] | None:
     """(file, line) of the first caller outside gofer: where a primitive was made."""
-    f = sys._getframe(2)
+    # From this frame up, skipping gofer's: a compiled kernel has no frames
+    # of its own, so a fixed depth would not find the same caller.
+    f = sys._getframe(0)
     while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
         f = f.f_back  # type: ignore[assignment]
     return (f.f_code.co_filename, f.f_lineno) if f is not None else None

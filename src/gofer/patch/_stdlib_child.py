@@ -91,6 +91,14 @@ def main(argv: list[str]) -> int:
 
     tests = [t for t in flat(suite) if t.id() not in skip]
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=1, resultclass=Result)  # type: ignore[arg-type]
+    why = vsock_loopback_fails() if module == "test_socket" else None
+    if why:
+        # The client-server VSOCK tests would hang in accept() until the test
+        # timeout, unpatched as well as patched: skipped, saying why.
+        for t in tests:
+            if _is_vsock_threaded(t):
+                name = t._testMethodName
+                setattr(t, name, unittest.skip(why)(getattr(t, name)))
     if "--in-coroutine" in argv:
         # The tests' own code then runs in a coroutine (inside gofer.run), so
         # every patched call takes its cooperative path.
@@ -102,6 +110,40 @@ def main(argv: list[str]) -> int:
     sink.write("DONE\n")
     sink.close()
     return 0
+
+
+def _is_vsock_threaded(test: object) -> bool:
+    cls = type(test)
+    return "VSOCK" in cls.__name__ and any(b.__name__ == "ThreadableTest" for b in cls.__mro__)
+
+
+def vsock_loopback_fails() -> str | None:
+    """Why VSOCK loopback does not work here (None where it works or there is no VSOCK).
+
+    Where ``/dev/vsock`` exists with no transport behind it (containers),
+    test_socket's VSOCK client-server tests hang; they are skipped there.
+    """
+    import os
+    import socket as stdsocket
+
+    af = getattr(stdsocket, "AF_VSOCK", None)
+    if af is None or not os.path.exists("/dev/vsock"):
+        return None  # test_socket skips its VSOCK tests itself
+    try:
+        import fcntl
+        import struct
+
+        with open("/dev/vsock", "rb") as f:
+            req = stdsocket.IOCTL_VM_SOCKETS_GET_LOCAL_CID
+            cid = struct.unpack("I", fcntl.ioctl(f, req, b"    "))[0]
+        with stdsocket.socket(af, stdsocket.SOCK_STREAM) as srv, stdsocket.socket(af, stdsocket.SOCK_STREAM) as cli:
+            srv.bind((stdsocket.VMADDR_CID_ANY, stdsocket.VMADDR_PORT_ANY))
+            srv.listen()
+            cli.settimeout(2)
+            cli.connect((cid, srv.getsockname()[1]))
+    except OSError as exc:
+        return f"VSOCK loopback does not work on this machine ({exc!r}); the stdlib's test hangs too"
+    return None
 
 
 if __name__ == "__main__":

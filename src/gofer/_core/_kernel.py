@@ -1,9 +1,10 @@
 """Which kernel runs: the compiled one where it was built, or the pure-Python one.
 
-The kernel's modules are plain Python, the reference. ``setup.py`` also
-compiles them with Cython, where Cython and a C compiler are at hand, into
-extension modules of the same names beside the sources, which Python imports
-first. This module, imported by the face before any of them, decides:
+The kernel's modules are plain Python, the reference and the default.
+``GOFER_COMPILE=1 pip install`` (``setup.py``) also compiles them with
+Cython into extension modules of the same names beside the sources, which
+Python then imports first. This module, imported by the face before any of
+them, decides:
 
 * ``GOFER_PURE_PYTHON=1`` (any value but empty or ``0``) makes every kernel
   module load from its ``.py`` source, compiled modules or not;
@@ -12,8 +13,8 @@ first. This module, imported by the face before any of them, decides:
   (never half of it), with one warning saying how to rebuild.
 
 :func:`kernel` says which kernel runs: ``"compiled"``, ``"pure"``, or
-``"mixed"`` where only some modules compiled. The two behave the same; the
-compiled one is faster (docs/kernel.md has the figures).
+``"mixed"`` where only some modules compiled. The two behave the same;
+docs/kernel.md has what each costs.
 """
 
 from __future__ import annotations

@@ -214,3 +214,37 @@ def test_idle_worker_does_not_keep_the_task_context_alive(vrun):
         return ref() is None
 
     assert vrun(main)
+
+
+@pytest.mark.parametrize("how", ["join", "result"])
+def test_reraised_error_makes_no_reference_cycle(how: str) -> None:
+    """``join()``/``result()`` re-raising a task's error leave no cycle through their own frames.
+
+    The exception's traceback holds the frames it passed through; had their
+    locals kept the task (and so the exception), the task, its error and the
+    caller's frames would stay until a full collection (as
+    ``concurrent.futures.Future.result`` avoids too).
+    """
+    refs: list[weakref.ref[Any]] = []
+
+    def boom() -> None:
+        raise ValueError("boom")
+
+    def main() -> None:
+        t = gofer.go(boom)
+        refs.append(weakref.ref(t))
+        while how == "result" and not t.done():
+            gofer.sleep(0)
+        try:
+            t.join() if how == "join" else t.result()
+        except ValueError:
+            pass
+        del t
+
+    gc.collect()
+    gc.disable()
+    try:
+        gofer.run(main)
+        assert refs[0]() is None, "the task was kept alive by a reference cycle"
+    finally:
+        gc.enable()

@@ -120,7 +120,12 @@ class Task(Generic[T]):
             raise RuntimeError(f"{self._label()} has not finished; use join() to wait for it")
         exc: BaseException = self._out
         self._retrieved(exc)
-        raise exc
+        try:
+            raise exc
+        finally:
+            # This frame goes into exc's traceback: its locals must not hold
+            # the task (which holds exc) nor exc, or they make a cycle.
+            del exc, self
 
     def exception(self) -> BaseException | None:
         """The exception the coroutine ended with (None if it returned)."""
@@ -147,28 +152,31 @@ class Task(Generic[T]):
         With ``timeout`` (seconds), raise ``TimeoutError`` if it has not
         finished by then (the task keeps running).
         """
-        st = self._state
-        if st:
-            if st == _DONE:
-                return self._out  # type: ignore[no-any-return]
-            return self.result()
-        if timeout is not None:
-            check_timeout(timeout)
-        me = current_tasklike()
-        if me is self._g:
-            raise RuntimeError("a coroutine cannot join itself (it would wait forever)")
-        hub = self._hub
-        if me._hub is hub:
-            if self._joiners is None:
-                self._joiners = [me]
+        if not self._state:
+            if timeout is not None:
+                check_timeout(timeout)
+            me = current_tasklike()
+            if me is self._g:
+                raise RuntimeError("a coroutine cannot join itself (it would wait forever)")
+            hub = self._hub
+            if me._hub is hub:
+                if self._joiners is None:
+                    self._joiners = [me]
+                else:
+                    self._joiners.append(me)
+                park(_JoinWait(self), timeout)
             else:
-                self._joiners.append(me)
-            park(_JoinWait(self), timeout)
-        else:
-            rw = RemoteWake(me)
-            hub.call_threadsafe(self._add_remote, rw)
-            park(rw, timeout)
-        return self.result()
+                rw = RemoteWake(me)
+                hub.call_threadsafe(self._add_remote, rw)
+                park(rw, timeout)
+        if self._state == _DONE:
+            return self._out  # type: ignore[no-any-return]
+        try:
+            return self.result()  # raises the task's error
+        finally:
+            # This frame goes into that error's traceback: its locals must not
+            # hold the task (which holds the error), or they make a cycle.
+            del self
 
     def _add_remote(self, rw: RemoteWake) -> None:
         if self._state != _PENDING:

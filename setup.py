@@ -5,9 +5,10 @@ plain install runs. ``GOFER_COMPILE=1 pip install .`` also compiles the same
 sources (typed by the ``.pxd`` files beside them) into extension modules of
 the same names, beside the ``.py`` files, which Python then imports first.
 It is not the default: it runs fewer instructions per operation, but it is
-slower on the clock where coroutines switch most (echo, spawn), because its
-C frames make every coroutine's saved C stack about 0.9 KB larger, and
-greenlet copies that stack on each switch (docs/kernel.md has the figures).
+slower on the clock where coroutines switch most (echo, spawn): its C
+frames make every parked coroutine's saved C stack 0.6-1.2 KB larger, which
+greenlet copies on each switch, and it reads untyped objects' attributes
+through the generic lookup (docs/kernel.md has the profile and figures).
 ``GOFER_PURE_PYTHON=1`` at run time makes gofer import the ``.py`` sources
 even where compiled modules exist (``gofer/_core/_kernel.py``). A failed
 compile only warns: the install then has the pure-Python kernel, which
@@ -40,6 +41,10 @@ COMPILED = [
     "gofer._core._waitq",
     "gofer._core._wakeup",
 ]
+
+# Extension modules with no pure-Python twin, built with the kernel: they
+# only make the compiled kernel faster (gofer._core.__init__ loads them).
+NATIVE = ["gofer._core._members"]
 
 # Annotations stay annotations: typing comes from the .pxd files beside the
 # sources, never from a Python type hint changing what a call accepts.
@@ -99,7 +104,7 @@ def extensions() -> list:  # type: ignore[type-arg]
     exts = [
         Extension(name, [os.path.join("src", *name.split(".")) + ".py"], include_dirs=inc)
         for name in COMPILED
-    ]
+    ] + [Extension(name, [os.path.join("src", *name.split(".")) + ".pyx"], include_dirs=inc) for name in NATIVE]
     try:
         return cythonize(
             exts,

@@ -32,16 +32,24 @@ def _compiled_present() -> bool:
     return all(_kernel._compiled_file(name) is not None for name in _kernel.COMPILED)
 
 
-def test_setup_compiles_the_modules_the_kernel_switch_knows() -> None:
+def _setup_list(name: str) -> tuple[str, ...]:
     tree = ast.parse((ROOT / "setup.py").read_text())
-    listed = next(
-        ast.literal_eval(node.value)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "COMPILED" for t in node.targets)
+    return tuple(
+        next(
+            ast.literal_eval(node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == name for t in node.targets)
+        )
     )
-    assert tuple(listed) == _kernel.COMPILED
+
+
+def test_setup_compiles_the_modules_the_kernel_switch_knows() -> None:
+    assert _setup_list("COMPILED") == _kernel.COMPILED
+    assert _setup_list("NATIVE") == _kernel.NATIVE
     for name in _kernel.COMPILED:
         assert Path(_kernel._source(name)).exists(), name
+    for name in _kernel.NATIVE:
+        assert _kernel._source(name).endswith(".pyx") and Path(_kernel._source(name)).exists(), name
 
 
 def test_kernel_says_how_its_modules_were_loaded() -> None:

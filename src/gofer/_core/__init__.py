@@ -64,6 +64,17 @@ from gofer._core._timers import RealClock, TimerHandle
 from gofer._core._types import TaskLike, Waitable
 from gofer._core._waitq import QueueWaiter, WaitQueue, check_timeout, me_for_park
 
+if kernel() == "compiled":
+    # The extension types' fields as member descriptors, which the interpreter
+    # specializes (``_members.pyx``). Built with the compiled kernel; without
+    # it (a partial build) the fields stay Cython properties: slower, the same.
+    try:
+        from gofer._core import _members  # type: ignore[attr-defined]  # a .pyx, no stub
+    except ImportError:
+        pass
+    else:
+        _members.install()
+
 __all__ = [
     "DEBUG",
     "BlockingInHubError",

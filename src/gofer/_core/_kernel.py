@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Sequence
 from types import ModuleType
 
-__all__ = ["COMPILED", "PURE_REQUESTED", "kernel"]
+__all__ = ["COMPILED", "NATIVE", "PURE_REQUESTED", "kernel"]
 
 # The modules setup.py compiles (tests/kernel/test_kernel_build.py keeps the two lists equal).
 COMPILED = (
@@ -47,13 +47,18 @@ COMPILED = (
     "gofer._core._wakeup",
 )
 
+# Extension modules with no pure-Python twin, built from ``.pyx`` with the
+# compiled kernel (setup.py's NATIVE); ``gofer._core`` loads them only when
+# the compiled kernel runs. They only make it faster.
+NATIVE = ("gofer._core._members",)
+
 _SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _EXT = tuple(importlib.machinery.EXTENSION_SUFFIXES)
 PURE_REQUESTED = os.environ.get("GOFER_PURE_PYTHON", "") not in ("", "0")
 
 
 def _source(name: str) -> str:
-    return os.path.join(_SRC, *name.split(".")) + ".py"
+    return os.path.join(_SRC, *name.split(".")) + (".pyx" if name in NATIVE else ".py")
 
 
 def _compiled_file(name: str) -> str | None:
@@ -80,7 +85,7 @@ def _stale() -> list[str]:
     if not os.path.exists(os.path.join(os.path.dirname(_SRC), "setup.py")):
         return []  # an installed copy: built from the sources it came with
     out = []
-    for name in COMPILED:
+    for name in COMPILED + NATIVE:
         so = _compiled_file(name)
         if so is not None and os.path.getmtime(so) < os.path.getmtime(_source(name)):
             out.append(os.path.relpath(_source(name)))

@@ -77,15 +77,19 @@ def test_empty_or_zero_does_not_ask_for_the_pure_kernel(value: str) -> None:
     assert r.stdout.split() == ["False"], r.stderr
 
 
+def _run_with_newer_source(dest: Path) -> subprocess.CompletedProcess[str]:
+    """Copy gofer (with its build) to ``dest``, make ``_park.py`` newer than its build, import it."""
+    shutil.copytree(SRC / "gofer", dest / "gofer", ignore=shutil.ignore_patterns("__pycache__"))
+    later = time.time() + 10
+    os.utime(dest / "gofer" / "_core" / "_park.py", (later, later))
+    return _run("import gofer; print(gofer.kernel())", src=dest, GOFER_PURE_PYTHON="")
+
+
 def test_a_compiled_module_older_than_its_source_runs_the_pure_kernel_with_a_warning(tmp_path: Path) -> None:
     if not _compiled_present():
         pytest.skip("the compiled kernel is not built here")
     (tmp_path / "setup.py").write_text("")  # a checkout: stale builds are looked for
-    shutil.copytree(SRC / "gofer", tmp_path / "src" / "gofer", ignore=shutil.ignore_patterns("__pycache__"))
-    src = tmp_path / "src" / "gofer" / "_core" / "_park.py"
-    later = time.time() + 10
-    os.utime(src, (later, later))
-    r = _run("import gofer; print(gofer.kernel())", src=tmp_path / "src", GOFER_PURE_PYTHON="")
+    r = _run_with_newer_source(tmp_path / "src")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["pure"]
     assert "older than its sources" in r.stderr and "_park.py" in r.stderr
@@ -95,11 +99,7 @@ def test_an_installed_copy_is_not_checked_for_staleness(tmp_path: Path) -> None:
     if not _compiled_present():
         pytest.skip("the compiled kernel is not built here")
     # No setup.py above src/: an installed copy, whatever the files' times.
-    shutil.copytree(SRC / "gofer", tmp_path / "site" / "gofer", ignore=shutil.ignore_patterns("__pycache__"))
-    src = tmp_path / "site" / "gofer" / "_core" / "_park.py"
-    later = time.time() + 10
-    os.utime(src, (later, later))
-    r = _run("import gofer; print(gofer.kernel())", src=tmp_path / "site", GOFER_PURE_PYTHON="")
+    r = _run_with_newer_source(tmp_path / "site")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["compiled"]
     assert "older" not in r.stderr
